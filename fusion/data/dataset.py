@@ -1,0 +1,69 @@
+"""The dataset a run trains on: a registered dataset + the recipe's transforms + error policy."""
+
+from __future__ import annotations
+
+import logging
+from typing import Callable, Sequence
+
+import numpy as np
+from torch.utils.data import Dataset
+
+from fusion.errors import DataError
+
+log = logging.getLogger(__name__)
+
+Transform = Callable[[dict, np.random.Generator], dict]
+
+
+class RecipeDataset(Dataset):
+    """Applies transforms with a generator seeded by (seed, epoch, index) and keeps the recipe's modalities.
+
+    ``on_error="fail"`` re-raises a bad sample's error with its index and id; ``"skip"`` logs it, counts
+    it and returns ``None`` (collate drops it and reports the count in the batch).
+    ``modality_dropout`` removes each modality of a training sample with that probability, never all.
+    """
+
+    def __init__(
+        self,
+        base: Dataset,
+        modalities: Sequence[str],
+        transforms: Sequence[Transform] = (),
+        seed: int = 0,
+        on_error: str = "fail",
+        modality_dropout: float = 0.0,
+        drop: Sequence[str] = (),
+    ):
+        self.base, self.modalities, self.transforms = base, list(modalities), list(transforms)
+        self.seed, self.on_error, self.modality_dropout = seed, on_error, modality_dropout
+        self.drop = set(drop)
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __getitem__(self, index: int) -> dict | None:
+        rng = np.random.default_rng([self.seed, self.epoch, int(index)])
+        try:
+            sample = self.base[index]
+            for transform in self.transforms:
+                sample = transform(sample, rng)
+        except Exception as exc:
+            if self.on_error == "skip":
+                log.warning("skipping sample %d: %s", index, exc)
+                return None
+            if isinstance(exc, DataError):
+                raise
+            raise DataError(f"sample {index} of {type(self.base).__name__}: {type(exc).__name__}: {exc}") from exc
+        out = {m: sample[m] for m in self.modalities if sample.get(m) is not None and m not in self.drop}
+        if self.modality_dropout > 0 and len(out) > 1:
+            keep = rng.random(len(out)) >= self.modality_dropout
+            if not keep.any():
+                keep[rng.integers(len(out))] = True
+            out = {m: v for (m, v), k in zip(out.items(), keep) if k}
+        out["label"] = int(sample.get("label", -1))
+        out["meta"] = dict(sample.get("meta") or {})
+        out["index"] = int(index)
+        return out

@@ -1,0 +1,1 @@
+"""Heads map the fused vector (B, D) to logits (B, K)."""

@@ -1,0 +1,36 @@
+"""Sum fusion: project each modality to one size and add the present ones."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from fusion.mixers._pooled import pooled_stack
+from fusion.types import EVERY_MODALITY, MixerOutput, MixerSpec
+
+
+class SumMixer(nn.Module):
+    """``fused = Σ_m mask_m · W_m f_m`` (or the mean over present modalities with ``mean=True``)."""
+
+    def __init__(self, dims: dict[str, int], num_classes: int, roles: dict, dim: int = 256, mean: bool = True):
+        super().__init__()
+        self.order = sorted(dims)
+        self.proj = nn.ModuleDict({m: nn.Linear(dims[m], dim) for m in self.order})
+        self.mean = mean
+        self.out_dim = dim
+
+    def forward(self, features, masks) -> MixerOutput:
+        vectors, weights = pooled_stack(features, masks, self.order)
+        projected = torch.stack([self.proj[m](v) for m, v in zip(self.order, vectors)], dim=1)
+        fused = (projected * weights[..., None]).sum(1)
+        if self.mean:
+            fused = fused / weights.sum(1, keepdim=True).clamp_min(1.0)
+        return MixerOutput(fused=fused)
+
+
+SPEC = MixerSpec(
+    name="sum",
+    factory=SumMixer,
+    needs={EVERY_MODALITY: frozenset({"pooled"})},
+    doc="Project each modality to one size and sum (or average) the present ones.",
+)

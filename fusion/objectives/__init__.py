@@ -1,0 +1,1 @@
+"""Objectives: ``forward(model, batch) -> (loss, outputs)``."""

@@ -1,0 +1,42 @@
+"""Supervised classification: cross-entropy on the model's logits (+ auxiliary losses it reports)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from fusion.types import ObjectiveSpec
+
+
+class Classify(nn.Module):
+    """``loss = CE(logits, label) + Σ aux['losses']`` (models report extra terms there, e.g. divergence).
+
+    Args:
+        label_smoothing: as in ``F.cross_entropy``.
+        branch_weight: weight of a CE on each entry of ``aux['logits_per_modality']`` (per-modality
+            classifiers of late fusion and two-stream mixers); 0 disables it.
+    """
+
+    def __init__(self, label_smoothing: float = 0.0, branch_weight: float = 0.0):
+        super().__init__()
+        self.label_smoothing = label_smoothing
+        self.branch_weight = branch_weight
+
+    def forward(self, model, batch) -> tuple[torch.Tensor, dict]:
+        out = model(batch)
+        label = batch["label"]
+        loss = F.cross_entropy(out.logits.float(), label, label_smoothing=self.label_smoothing)
+        logs = {"ce": loss.detach()}
+        if self.branch_weight:
+            for name, logits in out.aux.get("logits_per_modality", {}).items():
+                term = F.cross_entropy(logits.float(), label, label_smoothing=self.label_smoothing)
+                loss = loss + self.branch_weight * term
+                logs[f"ce_{name}"] = term.detach()
+        for name, term in out.aux.get("losses", {}).items():
+            loss = loss + term
+            logs[name] = term.detach()
+        return loss, {"logits": out.logits, "logs": logs}
+
+
+SPEC = ObjectiveSpec(name="classify", factory=Classify, doc="Cross-entropy on logits plus the model's auxiliary losses.")

@@ -1,0 +1,310 @@
+"""Recipes: YAML files that name every piece of an experiment.
+
+``load_recipe(path, overrides)`` reads YAML with ``yaml.safe_load`` (data only, never code), follows
+``base:`` (a path or list of paths relative to the file, deep-merged in order, the file itself
+last), applies command-line overrides ``key.sub=value`` (values parsed as YAML), fills defaults and
+validates: an unknown key, a value of the wrong type or an unknown component name is reported with
+the key's dotted path, the bad value and what is allowed (with close-match suggestions).
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import inspect
+from pathlib import Path
+from typing import Any, Iterable
+
+import yaml
+
+from fusion.errors import RecipeError
+from fusion.registry import Registry, unknown_name_message
+
+ANY = object()
+#: A component block: ``{name: str, args: dict}``; checked against the registry kind given.
+COMPONENT = "component"
+
+DEFAULTS: dict[str, Any] = {
+    "name": None,
+    "plugins": [],
+    "data": {
+        "dataset": None,
+        "modalities": None,
+        "train_split": "train",
+        "test_split": "test",
+        "transforms": {"train": [], "test": []},
+        "num_workers": 0,
+        "on_error": "fail",
+        "modality_dropout": 0.0,
+    },
+    "model": {"num_classes": None, "encoders": {}, "mixer": None, "head": {"name": "linear", "args": {}}},
+    "objective": {"name": "classify", "args": {}},
+    "train": {
+        "epochs": 10,
+        "batch_size": 32,
+        "optimizer": {"name": "sgd", "lr": 0.1, "momentum": 0.9, "weight_decay": 1e-4, "nesterov": False},
+        "schedule": {"name": "cosine", "warmup_epochs": 0, "milestones": [], "gamma": 0.1, "min_lr": 0.0},
+        "precision": "no",
+        "accumulate": 1,
+        "clip_grad": None,
+        "seed": 0,
+        "eval_every": 1,
+        "checkpoint_every_steps": 0,
+        "log_every": 10,
+        "max_steps": 0,
+    },
+    "eval": {"batch_size": 64, "split": None, "drop": [], "checkpoint": "best", "corruption": None},
+}
+
+# Allowed types per key: a type, a tuple of types, a nested dict (a section), a list of allowed
+# values (an enum), ANY, or COMPONENT:<kind>.
+SCHEMA: dict[str, Any] = {
+    "base": (str, list),
+    "name": (str, type(None)),
+    "plugins": list,
+    "data": {
+        "dataset": f"{COMPONENT}:dataset",
+        "modalities": (list, type(None)),
+        "train_split": str,
+        "test_split": str,
+        "transforms": {"train": list, "test": list},
+        "num_workers": int,
+        "on_error": ["fail", "skip"],
+        "modality_dropout": (int, float),
+    },
+    "model": {
+        "num_classes": (int, type(None)),
+        "encoders": dict,
+        "mixer": (f"{COMPONENT}:mixer"),
+        "head": (f"{COMPONENT}:head?"),
+    },
+    "objective": f"{COMPONENT}:objective",
+    "train": {
+        "epochs": int,
+        "batch_size": int,
+        "optimizer": {
+            "name": ["sgd", "adam", "adamw"],
+            "lr": (int, float),
+            "momentum": (int, float),
+            "weight_decay": (int, float),
+            "nesterov": bool,
+            "betas": list,
+        },
+        "schedule": {
+            "name": ["cosine", "step", "constant"],
+            "warmup_epochs": (int, float),
+            "milestones": list,
+            "gamma": (int, float),
+            "min_lr": (int, float),
+        },
+        "precision": ["no", "bf16", "fp16"],
+        "accumulate": int,
+        "clip_grad": (int, float, type(None)),
+        "seed": int,
+        "eval_every": int,
+        "checkpoint_every_steps": int,
+        "log_every": int,
+        "max_steps": int,
+    },
+    "eval": {
+        "batch_size": int,
+        "split": (str, type(None)),
+        "drop": list,
+        "checkpoint": ["best", "last"],
+        "corruption": (dict, type(None)),
+    },
+}
+
+
+def deep_merge(base: dict, override: dict) -> dict:
+    """A new dict: ``override`` merged into ``base`` recursively (dicts merge, everything else replaces)."""
+    out = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def read_yaml(path: Path) -> dict:
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise RecipeError(f"recipe file not found: {path}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise RecipeError(f"{path}: not valid YAML: {exc}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise RecipeError(f"{path}: a recipe must be a mapping of sections, got {type(data).__name__}")
+    return data
+
+
+def _resolve_bases(path: Path, seen: tuple[Path, ...] = ()) -> dict:
+    path = path.resolve()
+    if path in seen:
+        chain = " -> ".join(str(p) for p in (*seen, path))
+        raise RecipeError(f"recipe inheritance loops: {chain}")
+    data = read_yaml(path)
+    bases = data.pop("base", None) or []
+    if isinstance(bases, str):
+        bases = [bases]
+    if not isinstance(bases, list) or not all(isinstance(b, str) for b in bases):
+        raise RecipeError(f"{path}: 'base' must be a path or a list of paths, got {bases!r}")
+    merged: dict = {}
+    for base in bases:
+        merged = deep_merge(merged, _resolve_bases(path.parent / base, (*seen, path)))
+    return deep_merge(merged, data)
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """``"train.optimizer.lr=0.01"`` → (["train", "optimizer", "lr"], 0.01); values parsed as YAML."""
+    if "=" not in text:
+        raise RecipeError(f"override {text!r} must look like key.sub=value")
+    key, _, raw = text.partition("=")
+    parts = key.strip().split(".")
+    if not all(parts):
+        raise RecipeError(f"override {text!r} has an empty key part")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError as exc:
+        raise RecipeError(f"override {text!r}: value is not valid YAML: {exc}") from None
+    return parts, value
+
+
+def apply_overrides(recipe: dict, overrides: Iterable[str]) -> dict:
+    recipe = copy.deepcopy(recipe)
+    for text in overrides:
+        parts, value = parse_override(text)
+        node = recipe
+        for part in parts[:-1]:
+            if not isinstance(node.get(part), dict):
+                node[part] = {}
+            node = node[part]
+        node[parts[-1]] = value
+    return recipe
+
+
+def load_recipe(path: str | Path, overrides: Iterable[str] = (), registry: Registry | None = None) -> dict:
+    """Read, inherit, override, fill defaults and validate a recipe; returns a plain dict."""
+    raw = _resolve_bases(Path(path))
+    raw = apply_overrides(raw, overrides)
+    recipe = deep_merge(DEFAULTS, raw)
+    recipe["source"] = str(Path(path))
+    validate(recipe, registry)
+    return recipe
+
+
+def from_dict(data: dict, registry: Registry | None = None) -> dict:
+    """Fill defaults and validate a recipe given as a dict (tests and notebooks)."""
+    recipe = deep_merge(DEFAULTS, data)
+    validate(recipe, registry)
+    return recipe
+
+
+# ---------------------------------------------------------------------------------------------
+# Validation
+
+
+def _type_names(allowed) -> str:
+    types = allowed if isinstance(allowed, tuple) else (allowed,)
+    return " or ".join("null" if t is type(None) else t.__name__ for t in types)
+
+
+def _check_value(key: str, value: Any, allowed: Any, registry: Registry | None) -> None:
+    if allowed is ANY:
+        return
+    if isinstance(allowed, str) and allowed.startswith(COMPONENT):
+        kind = allowed.split(":", 1)[1]
+        optional = kind.endswith("?")
+        kind = kind.rstrip("?")
+        if value is None and (optional or kind == "mixer"):
+            return
+        check_component(key, value, kind, registry)
+        return
+    if isinstance(allowed, dict):
+        if not isinstance(value, dict):
+            raise RecipeError(f"{key}: expected a mapping, got {type(value).__name__} {value!r}")
+        for sub, sub_value in value.items():
+            if sub not in allowed:
+                raise RecipeError(_unknown_key_message(f"{key}.{sub}", sub, allowed))
+            _check_value(f"{key}.{sub}", sub_value, allowed[sub], registry)
+        return
+    if isinstance(allowed, list):
+        if value not in allowed:
+            close = difflib.get_close_matches(str(value), [str(a) for a in allowed], n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise RecipeError(f"{key}: {value!r} is not allowed{hint}; allowed values: {', '.join(map(str, allowed))}")
+        return
+    types = allowed if isinstance(allowed, tuple) else (allowed,)
+    if isinstance(value, bool) and bool not in types:
+        raise RecipeError(f"{key}: expected {_type_names(allowed)}, got bool {value!r}")
+    if not isinstance(value, types):
+        raise RecipeError(f"{key}: expected {_type_names(allowed)}, got {type(value).__name__} {value!r}")
+
+
+def _unknown_key_message(path: str, key: str, allowed: dict) -> str:
+    close = difflib.get_close_matches(key, list(allowed), n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return f"unknown recipe key {path!r}{hint}; allowed here: {', '.join(sorted(allowed))}"
+
+
+def check_component(key: str, block: Any, kind: str, registry: Registry | None, skip: int = 0) -> None:
+    """Check ``{name, args}``: the name is registered and every arg is a parameter of its factory.
+
+    ``skip`` is the number of leading positional factory parameters the framework fills itself
+    (e.g. a head's ``in_dim, num_classes``), which a recipe may not set.
+    """
+    if not isinstance(block, dict) or "name" not in block:
+        raise RecipeError(f"{key}: expected a mapping with 'name' (and optional 'args'), got {block!r}")
+    extra = set(block) - {"name", "args", "roles"}
+    if extra:
+        raise RecipeError(_unknown_key_message(f"{key}.{sorted(extra)[0]}", sorted(extra)[0], {"name": 0, "args": 0}))
+    args = block.get("args") or {}
+    if not isinstance(args, dict):
+        raise RecipeError(f"{key}.args: expected a mapping, got {type(args).__name__} {args!r}")
+    if registry is None:
+        return
+    if block["name"] not in registry.specs[kind]:
+        raise RecipeError(f"{key}.name: " + unknown_name_message(kind, block["name"], registry.names(kind)))
+    check_args(f"{key}.args", registry.get(kind, block["name"]).factory, args)
+
+
+def check_args(key: str, factory, args: dict) -> None:
+    """Every key in ``args`` must be a keyword parameter of ``factory`` (unless it takes ``**kwargs``)."""
+    try:
+        params = inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        return
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return
+    accepted = {n for n, p in params.items() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    for name in args:
+        if name not in accepted:
+            raise RecipeError(_unknown_key_message(f"{key}.{name}", name, dict.fromkeys(accepted)))
+
+
+def validate(recipe: dict, registry: Registry | None = None) -> None:
+    """Raise :class:`RecipeError` naming the first bad key; check component names if a registry is given."""
+    for key, value in recipe.items():
+        if key == "source":
+            continue
+        if key not in SCHEMA:
+            raise RecipeError(_unknown_key_message(key, key, SCHEMA))
+        _check_value(key, value, SCHEMA[key], registry)
+    for modality, block in (recipe["model"]["encoders"] or {}).items():
+        check_component(f"model.encoders.{modality}", block, "encoder", registry)
+    for phase in ("train", "test"):
+        for i, block in enumerate(recipe["data"]["transforms"][phase]):
+            check_component(f"data.transforms.{phase}[{i}]", block, "transform", registry)
+    if recipe["data"]["dataset"] is None:
+        raise RecipeError("data.dataset: every recipe needs a dataset, e.g. {name: synthact}")
+    if not recipe["model"]["encoders"]:
+        raise RecipeError("model.encoders: name at least one encoder, e.g. {skeleton: {name: stgcn}}")
+
+
+def dump_recipe(recipe: dict, path: Path) -> None:
+    path.write_text(yaml.safe_dump(recipe, sort_keys=False))

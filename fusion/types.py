@@ -1,0 +1,169 @@
+"""The contracts every component speaks: samples, batches, features, mixer outputs, spec records.
+
+A reader yields a :data:`Sample` (numpy, raw layout); transforms and collate turn a list of samples
+into a :data:`Batch` (tensors, batch layout, one bool mask per modality); an encoder returns
+:class:`Features`; a mixer returns :class:`MixerOutput`. Plugins describe what they add with the
+``*Spec`` records below and return lists of them from their registration hooks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+import torch
+
+#: A raw sample: ``{modality: np.ndarray, "label": int, "meta": dict}`` (see DESIGN.md section 3).
+Sample = dict
+#: A collated batch: ``{modality: Tensor, "mask": {modality: BoolTensor (B,)}, "label": LongTensor (B,),
+#: "index": LongTensor (B,), "meta": list[dict]}``.
+Batch = dict
+
+#: Every field an encoder may provide, with its shape, for error messages and docs.
+FEATURE_FIELDS: dict[str, str] = {
+    "pooled": "(B, D)",
+    "frames": "(B, T', D)",
+    "volume": "(B, D, T', H', W')",
+    "joints": "(B, D, T', V)",
+    "points": "(B, T', N', D)",
+    "xyz": "(B, T', N', 3)",
+}
+
+
+@dataclass
+class Features:
+    """What an encoder returns; every field is optional and the encoder's spec says which it fills."""
+
+    pooled: torch.Tensor | None = None
+    frames: torch.Tensor | None = None
+    volume: torch.Tensor | None = None
+    joints: torch.Tensor | None = None
+    points: torch.Tensor | None = None
+    xyz: torch.Tensor | None = None
+    aux: dict[str, Any] = field(default_factory=dict)
+
+    def provided(self) -> set[str]:
+        return {name for name in FEATURE_FIELDS if getattr(self, name) is not None}
+
+
+@dataclass
+class MixerOutput:
+    """What a mixer returns: the fused vector, optional logits (mixers that classify), extras."""
+
+    fused: torch.Tensor | None
+    logits: torch.Tensor | None = None
+    aux: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ModelOutput:
+    """What :class:`fusion.model.FusionModel` returns: logits plus everything an objective may need."""
+
+    logits: torch.Tensor | None
+    fused: torch.Tensor | None
+    features: dict[str, Features]
+    aux: dict[str, Any] = field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------------------------
+# Spec records returned by the registration hooks
+
+
+@dataclass(frozen=True)
+class ComponentSpec:
+    """Common fields: a registry name, the factory a recipe's ``args`` are passed to, a one-line doc.
+
+    ``plugin`` is filled in by the registry with the name of the plugin that registered it.
+    """
+
+    name: str
+    factory: Callable[..., Any]
+    doc: str = ""
+    plugin: str = ""
+
+    @property
+    def kind(self) -> str:
+        return _KIND_OF_SPEC[type(self)]
+
+    def with_plugin(self, plugin: str) -> "ComponentSpec":
+        return dataclasses.replace(self, plugin=plugin)
+
+
+@dataclass(frozen=True)
+class ModalitySpec(ComponentSpec):
+    """A modality: how one sample's raw numpy array becomes its batch-layout tensor.
+
+    ``factory(array) -> Tensor`` converts one sample (raw layout) into its per-sample batch layout,
+    e.g. skeleton ``(M, T, V, C) -> (C, T, V, M)``.
+    """
+
+    raw_layout: str = ""
+    batch_layout: str = ""
+
+
+@dataclass(frozen=True)
+class EncoderSpec(ComponentSpec):
+    """An encoder for one modality; ``provides`` lists the :class:`Features` fields it fills."""
+
+    modality: str = ""
+    provides: frozenset[str] = frozenset({"pooled"})
+
+
+#: Role name a mixer uses for "every modality in the model".
+EVERY_MODALITY = "*"
+
+
+@dataclass(frozen=True)
+class MixerSpec(ComponentSpec):
+    """A mixer; ``needs`` maps a role (or ``"*"`` for every modality) to the Features fields it reads."""
+
+    needs: Mapping[str, frozenset[str]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class HeadSpec(ComponentSpec):
+    """A head: ``factory(in_dim, num_classes, **args) -> nn.Module`` mapping fused (B, D) to logits."""
+
+
+@dataclass(frozen=True)
+class ObjectiveSpec(ComponentSpec):
+    """An objective: ``factory(**args) -> nn.Module`` whose ``forward(model, batch)`` gives (loss, outputs)."""
+
+
+@dataclass(frozen=True)
+class DatasetSpec(ComponentSpec):
+    """A dataset: ``factory(split, **args) -> torch Dataset`` yielding :data:`Sample` dicts.
+
+    The dataset should expose ``num_classes`` and ``class_names``.
+    """
+
+    modalities: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class TransformSpec(ComponentSpec):
+    """A transform: ``factory(**args) -> callable(sample, rng) -> sample`` on raw numpy samples."""
+
+    modality: str = ""
+
+
+@dataclass(frozen=True)
+class MetricSpec(ComponentSpec):
+    """A metric: ``factory(**args) -> callable(scores (N, K), labels (N,)) -> dict[str, float]``."""
+
+
+_KIND_OF_SPEC: dict[type, str] = {
+    ModalitySpec: "modality",
+    EncoderSpec: "encoder",
+    MixerSpec: "mixer",
+    HeadSpec: "head",
+    ObjectiveSpec: "objective",
+    DatasetSpec: "dataset",
+    TransformSpec: "transform",
+    MetricSpec: "metric",
+}
+
+#: Registry kinds in display order.
+KINDS: tuple[str, ...] = tuple(_KIND_OF_SPEC.values())
+SPEC_OF_KIND: dict[str, type] = {kind: spec for spec, kind in _KIND_OF_SPEC.items()}

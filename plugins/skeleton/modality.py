@@ -1,0 +1,31 @@
+"""Skeleton and 2D-pose modalities: raw (M, T, V, C) arrays become (C, T, V, M) tensors."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from fusion.types import ModalitySpec
+
+
+def skeleton_to_tensor(array: np.ndarray) -> torch.Tensor:
+    """(M, T, V, C) float array → (C, T, V, M) float32 tensor, the ST-GCN family's layout."""
+    return torch.from_numpy(np.ascontiguousarray(np.asarray(array, dtype=np.float32).transpose(3, 1, 2, 0)))
+
+
+SPECS = [
+    ModalitySpec(
+        name="skeleton",
+        factory=skeleton_to_tensor,
+        raw_layout="(M, T, V, C) float32 metres or pixels",
+        batch_layout="(B, C, T, V, M)",
+        doc="3D (or 2D) joint coordinates per person and frame.",
+    ),
+    ModalitySpec(
+        name="pose2d",
+        factory=skeleton_to_tensor,
+        raw_layout="(M, T, V, 3) x, y, score in pixels",
+        batch_layout="(B, 3, T, V, M)",
+        doc="2D keypoints with detector scores.",
+    ),
+]
