@@ -1,0 +1,187 @@
+"""The ``fusion`` command: list | train | eval | profile | bench | data | plugin new.
+
+Errors Fusion raises on purpose (:class:`fusion.errors.FusionError`) are printed as one clear
+message with exit status 2, never as a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+from fusion.errors import FusionError
+from fusion.types import KINDS
+
+
+def _kind(value: str) -> str:
+    value = {"modalities": "modality"}.get(value, value[:-1] if value[:-1] in KINDS else value)
+    if value not in KINDS:
+        raise argparse.ArgumentTypeError(f"unknown kind {value!r}; choose from {', '.join(KINDS)}")
+    return value
+
+
+def cmd_list(args) -> int:
+    from fusion.registry import get_registry
+
+    registry = get_registry(args.plugin or ())
+    specs = registry.all_specs(args.kind)
+    if args.json:
+        rows = [{"kind": s.kind, "name": s.name, "plugin": s.plugin, "doc": s.doc} | _extra(s) for s in specs]
+        print(json.dumps(rows, indent=1))
+        return 0
+    for kind in [args.kind] if args.kind else KINDS:
+        rows = [s for s in specs if s.kind == kind]
+        if not rows:
+            continue
+        print("modalities:" if kind == "modality" else f"{kind}s:")
+        width = max(len(s.name) for s in rows)
+        for s in rows:
+            print(f"  {s.name:<{width}}  [{s.plugin}]  {s.doc}")
+    for failure in registry.failures:
+        print(f"warning: {failure}", file=sys.stderr)
+    return 0
+
+
+def _extra(spec) -> dict:
+    extra = {}
+    for attr in ("modality", "provides", "needs", "modalities"):
+        value = getattr(spec, attr, None)
+        if value:
+            extra[attr] = sorted(value) if isinstance(value, (set, frozenset)) else (
+                {k: sorted(v) for k, v in value.items()} if isinstance(value, dict) else value)
+    return extra
+
+
+def default_run_dir(recipe: dict) -> Path:
+    name = recipe.get("name") or Path(recipe["source"]).stem
+    return Path("runs") / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def cmd_train(args) -> int:
+    if args.processes and args.processes > 1 and "WORLD_SIZE" not in os.environ:
+        return _relaunch_with_torchrun(args.processes)
+    from fusion.recipe import load_recipe, validate
+    from fusion.train.build import registry_for
+    from fusion.train.trainer import Trainer
+
+    recipe = load_recipe(args.recipe, args.overrides)
+    registry = registry_for(recipe)
+    validate(recipe, registry)
+    registry.call_event("fusion_recipe_loaded", recipe=recipe)
+    run_dir = Path(args.out) if args.out else default_run_dir(recipe)
+    summary = Trainer(recipe, run_dir, resume=args.resume).fit()
+    if int(os.environ.get("RANK", "0")) == 0:
+        test = summary["test"]
+        print(f"test top-1 {test['top1']:.4f}  top-5 {test['top5']:.4f}  ({summary['seconds']:.1f} s, "
+              f"{summary['params']:,} parameters) -> {run_dir}")
+    return 0
+
+
+def _without_option(argv: list[str], name: str) -> list[str]:
+    out, skip_next = [], False
+    for arg in argv:
+        if skip_next:
+            skip_next = False
+        elif arg == name:
+            skip_next = True
+        elif not arg.startswith(name + "="):
+            out.append(arg)
+    return out
+
+
+def _relaunch_with_torchrun(processes: int) -> int:
+    """Re-run this command under torchrun so that N processes form one data-parallel job."""
+    argv = _without_option(sys.argv[1:], "--processes")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}",
+           "-m", "fusion", *argv]
+    os.execv(sys.executable, cmd)
+    return 0  # pragma: no cover
+
+
+def cmd_eval(args) -> int:
+    from fusion.train.eval_run import evaluate_run
+
+    report = evaluate_run(Path(args.run_dir), args.checkpoint, args.overrides)
+    print(f"top-1 {report['top1']:.4f}  top-5 {report['top5']:.4f}  on {report['count']} samples "
+          f"({report['checkpoint']}) -> {report['output']}")
+    return 0
+
+
+def cmd_plugin_new(args) -> int:
+    from fusion.scaffold import write_plugin
+
+    path = write_plugin(args.name, Path(args.dir))
+    print(f"wrote plugin distribution {path}; install it with: pip install -e {path}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="fusion", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("list", help="show every registered component and its plugin")
+    p.add_argument("kind", nargs="?", type=_kind, help=f"one of {', '.join(KINDS)} (plural accepted)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--plugin", action="append", help="also load this module as a plugin")
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("train", help="train a recipe")
+    p.add_argument("recipe")
+    p.add_argument("overrides", nargs="*", help="key.sub=value (YAML values)")
+    p.add_argument("--out", help="run directory (default runs/NAME-TIME)")
+    p.add_argument("--resume", action="store_true", help="continue from the run directory's last checkpoint")
+    p.add_argument("--processes", type=int, default=0, help="data-parallel processes (relaunches via torchrun)")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("eval", help="evaluate a run's best or last checkpoint")
+    p.add_argument("run_dir")
+    p.add_argument("overrides", nargs="*", help="e.g. eval.split=test eval.drop=[depth]")
+    p.add_argument("--checkpoint", choices=["best", "last"], default=None)
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("plugin", help="plugin authoring")
+    plugin_sub = p.add_subparsers(dest="plugin_command", required=True)
+    q = plugin_sub.add_parser("new", help="write a new installable plugin distribution")
+    q.add_argument("name")
+    q.add_argument("--dir", default=".", help="parent folder of the new distribution")
+    q.set_defaults(func=cmd_plugin_new)
+
+    for extension in _EXTENSIONS:
+        extension(sub)
+    return parser
+
+
+def _profile_commands(sub) -> None:
+    try:
+        from fusion.bench.cli import add_commands
+    except ImportError:
+        return
+    add_commands(sub)
+
+
+def _data_commands(sub) -> None:
+    try:
+        from fusion.data.cli import add_commands
+    except ImportError:
+        return
+    add_commands(sub)
+
+
+_EXTENSIONS = [_profile_commands, _data_commands]
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except FusionError as exc:
+        print(f"fusion {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

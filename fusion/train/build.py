@@ -1,0 +1,144 @@
+"""Turn a validated recipe into datasets, loaders, the model and the objective."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from fusion.data import Collator, EpochSampler, RecipeDataset
+from fusion.errors import ContractError, RecipeError
+from fusion.model import FusionModel, _build, build_model
+from fusion.registry import Registry, get_registry
+
+
+class TrainModule(nn.Module):
+    """Model + objective in one module, so data parallelism wraps (and synchronises) both."""
+
+    def __init__(self, model: FusionModel, objective: nn.Module):
+        super().__init__()
+        self.model = model
+        self.objective = objective
+
+    def forward(self, batch: dict):
+        return self.objective(self.model, batch)
+
+    def param_groups(self, weight_decay: float) -> list[dict]:
+        from fusion.train.optim import param_groups
+
+        if hasattr(self.objective, "param_groups"):
+            return self.objective.param_groups(self.model, weight_decay)
+        return param_groups(self, weight_decay)
+
+
+def registry_for(recipe: dict) -> Registry:
+    return get_registry(recipe.get("plugins") or ())
+
+
+def modalities_of(recipe: dict) -> list[str]:
+    return list(recipe["data"]["modalities"] or recipe["model"]["encoders"].keys())
+
+
+def build_base_dataset(recipe: dict, registry: Registry, split: str):
+    block = recipe["data"]["dataset"]
+    _, dataset = _build(registry, "dataset", block, "data.dataset", split=split)
+    return dataset
+
+
+def build_transforms(recipe: dict, registry: Registry, phase: str) -> list:
+    return [
+        _build(registry, "transform", block, f"data.transforms.{phase}[{i}]")[1]
+        for i, block in enumerate(recipe["data"]["transforms"][phase])
+    ]
+
+
+def build_dataset(recipe: dict, registry: Registry, phase: str, split: str | None = None, drop=()) -> RecipeDataset:
+    """The dataset for ``phase`` ("train" or "test"), with that phase's transforms."""
+    data = recipe["data"]
+    split = split or data["train_split" if phase == "train" else "test_split"]
+    return RecipeDataset(
+        build_base_dataset(recipe, registry, split),
+        modalities_of(recipe),
+        build_transforms(recipe, registry, phase),
+        seed=recipe["train"]["seed"],
+        on_error=data["on_error"],
+        modality_dropout=data["modality_dropout"] if phase == "train" else 0.0,
+        drop=drop,
+    )
+
+
+def build_collator(recipe: dict, registry: Registry, dataset: RecipeDataset) -> Collator:
+    converters = {}
+    for modality in modalities_of(recipe):
+        if modality not in registry.specs["modality"]:
+            raise RecipeError(
+                f"data.modalities: no plugin registers modality {modality!r}; known: {', '.join(registry.names('modality'))}"
+            )
+        converters[modality] = registry.get("modality", modality).factory
+    shapes = {}
+    probe = RecipeDataset(dataset.base, dataset.modalities, dataset.transforms, dataset.seed, dataset.on_error)
+    for index in range(min(len(dataset), 8)):
+        sample = probe[index]
+        if sample is None:
+            continue
+        for modality, convert in converters.items():
+            if modality in sample and modality not in shapes:
+                shapes[modality] = tuple(convert(sample[modality]).shape)
+        if len(shapes) == len(converters):
+            break
+    return Collator(converters, shapes)
+
+
+def build_loader(recipe: dict, dataset: RecipeDataset, collator: Collator, train: bool, batch_size: int) -> DataLoader:
+    workers = recipe["data"]["num_workers"]
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        sampler=EpochSampler(len(dataset), shuffle=train, seed=recipe["train"]["seed"]),
+        collate_fn=collator,
+        num_workers=workers,
+        drop_last=False,
+        persistent_workers=False,
+        pin_memory=False,
+    )
+
+
+def num_classes_of(recipe: dict, dataset) -> int:
+    given = recipe["model"]["num_classes"]
+    found = getattr(dataset.base if isinstance(dataset, RecipeDataset) else dataset, "num_classes", None)
+    if given is None and found is None:
+        raise RecipeError("model.num_classes: the dataset does not say how many classes it has; set it in the recipe")
+    if given is not None and found is not None and given != found:
+        raise ContractError(f"model.num_classes is {given} but the dataset has {found} classes")
+    return int(given if given is not None else found)
+
+
+def build_train_module(recipe: dict, registry: Registry, num_classes: int) -> TrainModule:
+    model = build_model(recipe, registry, num_classes)
+    _, objective = _build(registry, "objective", recipe["objective"], "objective")
+    return TrainModule(model, objective)
+
+
+@dataclass
+class Built:
+    registry: Registry
+    train_set: RecipeDataset
+    test_set: RecipeDataset
+    collator: Collator
+    module: TrainModule
+    num_classes: int
+    class_names: list[str]
+
+
+def build_all(recipe: dict) -> Built:
+    registry = registry_for(recipe)
+    train_set = build_dataset(recipe, registry, "train")
+    test_set = build_dataset(recipe, registry, "test", split=recipe["eval"]["split"], drop=recipe["eval"]["drop"])
+    collator = build_collator(recipe, registry, train_set)
+    num_classes = num_classes_of(recipe, train_set)
+    torch.manual_seed(recipe["train"]["seed"])
+    module = build_train_module(recipe, registry, num_classes)
+    names = list(getattr(train_set.base, "class_names", None) or [str(i) for i in range(num_classes)])
+    return Built(registry, train_set, test_set, collator, module, num_classes, names)

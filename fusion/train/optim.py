@@ -1,0 +1,59 @@
+"""Optimiser and per-step learning-rate schedule (warm-up + cosine / step / constant)."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+
+def param_groups(module: nn.Module, weight_decay: float) -> list[dict]:
+    """No weight decay on biases, norms and embeddings-like 1-D parameters, nor on ``no_weight_decay()`` names."""
+    skip = set()
+    for name, sub in module.named_modules():
+        if hasattr(sub, "no_weight_decay"):
+            skip |= {f"{name}.{n}" if name else n for n in sub.no_weight_decay()}
+    decay, no_decay = [], []
+    for name, param in module.named_parameters():
+        if not param.requires_grad:
+            continue
+        (no_decay if param.ndim <= 1 or name in skip else decay).append(param)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def build_optimizer(module: nn.Module, cfg: dict) -> torch.optim.Optimizer:
+    groups = module.param_groups(cfg["weight_decay"]) if hasattr(module, "param_groups") else param_groups(
+        module, cfg["weight_decay"]
+    )
+    name, lr = cfg["name"], cfg["lr"]
+    if name == "sgd":
+        return torch.optim.SGD(groups, lr=lr, momentum=cfg["momentum"], nesterov=cfg["nesterov"])
+    betas = tuple(cfg.get("betas") or (0.9, 0.999))
+    if name == "adam":
+        return torch.optim.Adam(groups, lr=lr, betas=betas)
+    return torch.optim.AdamW(groups, lr=lr, betas=betas)
+
+
+def lr_factor(step: int, total: int, warmup: int, cfg: dict) -> float:
+    """The multiplier of the base lr at optimiser step ``step`` (0-based) of ``total``."""
+    if warmup and step < warmup:
+        return (step + 1) / warmup
+    name = cfg["name"]
+    if name == "constant":
+        return 1.0
+    if name == "step":
+        return cfg["gamma"] ** sum(step >= m for m in cfg.get("milestones_steps", []))
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    floor = cfg.get("min_lr_ratio", 0.0)
+    return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def build_schedule(optimizer, cfg: dict, steps_per_epoch: int, epochs: int, base_lr: float):
+    """A LambdaLR stepped once per optimiser step; epoch-based settings are converted to steps."""
+    cfg = dict(cfg)
+    cfg["milestones_steps"] = [int(m * steps_per_epoch) for m in cfg.get("milestones", [])]
+    cfg["min_lr_ratio"] = cfg.get("min_lr", 0.0) / base_lr if base_lr else 0.0
+    total = max(1, steps_per_epoch * epochs)
+    warmup = int(round(cfg.get("warmup_epochs", 0) * steps_per_epoch))
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, total, warmup, cfg))

@@ -1,0 +1,21 @@
+import sys
+from pathlib import Path
+
+import pytest
+
+TESTS = Path(__file__).parent
+ROOT = TESTS.parent
+sys.path.insert(0, str(TESTS))
+
+
+@pytest.fixture
+def toy_recipe():
+    """A complete recipe dict on the toy plugin: trains in about a second."""
+    return {
+        "name": "toy",
+        "plugins": ["toy_plugin"],
+        "data": {"dataset": {"name": "toy", "args": {"size": 48}}, "modalities": ["skeleton"]},
+        "model": {"encoders": {"skeleton": {"name": "toy_mlp", "args": {"dim": 16}}}},
+        "train": {"epochs": 3, "batch_size": 8, "optimizer": {"name": "sgd", "lr": 0.05}, "log_every": 2},
+        "eval": {"batch_size": 16},
+    }

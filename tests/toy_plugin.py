@@ -1,0 +1,64 @@
+"""A tiny plugin for core tests: a learnable toy dataset and an MLP skeleton encoder.
+
+Listed under a recipe's ``plugins:`` (the tests put this folder on ``sys.path``), so core tests do not
+depend on the built-in plugins' models or on SynthAct.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import Dataset
+
+from fusion import DatasetSpec, EncoderSpec, Features, hookimpl
+
+
+class ToyDataset(Dataset):
+    """Skeleton-shaped samples whose class is encoded in the mean of one joint's x coordinate."""
+
+    def __init__(self, split: str = "train", size: int = 64, classes: int = 4, frames: int = 8, seed: int = 0,
+                 missing_every: int = 0):
+        offset = 0 if split == "train" else 10_000
+        rng = np.random.default_rng(seed + offset)
+        self.labels = np.arange(size) % classes
+        self.data = rng.normal(0, 0.3, (size, 1, frames, 5, 3)).astype(np.float32)
+        self.data[:, 0, :, 0, 0] += self.labels[:, None] - classes / 2
+        self.num_classes, self.class_names = classes, [f"class{i}" for i in range(classes)]
+        self.missing_every = missing_every
+
+    def __len__(self):
+        return len(self.labels)
+
+    def __getitem__(self, i):
+        sample = {"skeleton": self.data[i], "label": int(self.labels[i]), "meta": {"id": f"toy{i:04d}"}}
+        if not (self.missing_every and i % self.missing_every == 0):
+            sample["pose2d"] = self.data[i] * 2
+        return sample
+
+
+class MLPEncoder(nn.Module):
+    def __init__(self, in_channels: int = 3, joints: int = 5, dim: int = 16):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(in_channels * joints, dim), nn.ReLU(), nn.Linear(dim, dim))
+        self.out_dim = dim
+
+    def forward(self, x):  # (B, C, T, V, M)
+        b, c, t, v, m = x.shape
+        frames = self.net(x.permute(0, 2, 4, 1, 3).reshape(b, t, m, c * v)).mean(2)
+        return Features(pooled=frames.mean(1), frames=frames)
+
+
+@hookimpl
+def fusion_add_datasets():
+    return [DatasetSpec(name="toy", factory=ToyDataset, modalities=("skeleton", "pose2d"), doc="Toy data for tests.")]
+
+
+@hookimpl
+def fusion_add_encoders():
+    return [
+        EncoderSpec(name="toy_mlp", factory=MLPEncoder, modality="skeleton", provides=frozenset({"pooled", "frames"}),
+                    doc="Toy MLP encoder."),
+        EncoderSpec(name="toy_mlp_pose", factory=MLPEncoder, modality="pose2d", provides=frozenset({"pooled"}),
+                    doc="Toy MLP encoder for pose2d."),
+    ]
