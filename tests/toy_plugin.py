@@ -18,8 +18,9 @@ class ToyDataset(Dataset):
     """Skeleton-shaped samples whose class is encoded in the mean of one joint's x coordinate."""
 
     def __init__(self, split: str = "train", size: int = 64, classes: int = 4, frames: int = 8, seed: int = 0,
-                 missing_every: int = 0):
+                 missing_every: int = 0, test_size: int | None = None):
         offset = 0 if split == "train" else 10_000
+        size = test_size if split != "train" and test_size else size
         rng = np.random.default_rng(seed + offset)
         self.labels = np.arange(size) % classes
         self.data = rng.normal(0, 0.3, (size, 1, frames, 5, 3)).astype(np.float32)

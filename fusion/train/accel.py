@@ -7,7 +7,8 @@ import warnings
 
 import torch
 from accelerate import Accelerator
-from accelerate.utils import DistributedDataParallelKwargs, DistributedType
+from accelerate.state import AcceleratorState
+from accelerate.utils import DataLoaderConfiguration, DistributedDataParallelKwargs, DistributedType
 
 from fusion.errors import TrainingError
 
@@ -29,11 +30,12 @@ def make_accelerator(precision: str = "no", accumulate: int = 1, find_unused_par
         precision = "no"
     if cpu and world_size_from_env() > 1 and os.environ.get("MASTER_ADDR", "127.0.0.1") in ("127.0.0.1", "localhost"):
         os.environ.setdefault("GLOO_SOCKET_IFNAME", "lo")
+    AcceleratorState._reset_state()  # a new run in the same process may change precision/accumulation
     accelerator = Accelerator(
         cpu=cpu,
         mixed_precision=precision,
         gradient_accumulation_steps=accumulate,
-        split_batches=True,
+        dataloader_config=DataLoaderConfiguration(split_batches=True),  # batch_size is the global batch
         step_scheduler_with_optimizer=False,
         kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=find_unused_parameters)],
     )

@@ -58,10 +58,15 @@ def build_dataset(recipe: dict, registry: Registry, phase: str, split: str | Non
     """The dataset for ``phase`` ("train" or "test"), with that phase's transforms."""
     data = recipe["data"]
     split = split or data["train_split" if phase == "train" else "test_split"]
+    transforms = build_transforms(recipe, registry, phase)
+    if phase == "test" and recipe["eval"].get("corruption"):
+        from fusion.data.corruption import corruption_transform
+
+        transforms.insert(0, corruption_transform(recipe["eval"]["corruption"]))
     return RecipeDataset(
         build_base_dataset(recipe, registry, split),
         modalities_of(recipe),
-        build_transforms(recipe, registry, phase),
+        transforms,
         seed=recipe["train"]["seed"],
         on_error=data["on_error"],
         modality_dropout=data["modality_dropout"] if phase == "train" else 0.0,

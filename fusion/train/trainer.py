@@ -121,6 +121,9 @@ class Trainer:
         try:
             while self.state["epoch"] < cfg["epochs"] and not self._max_steps_reached():
                 self._train_epoch()
+                if self._max_steps_reached() and self.state["batch_in_epoch"] < len(self.train_loader):
+                    self._save("last")  # stopped mid-epoch by max_steps: keep the exact position
+                    break
                 self._end_epoch()
         except GracefulStop as stop:
             self.logger.close()
@@ -139,11 +142,14 @@ class Trainer:
     def _train_epoch(self) -> None:
         acc, cfg, state = self.accelerator, self.recipe["train"], self.state
         epoch = state["epoch"]
-        self.sampler.set_epoch(epoch)
-        self.built.train_set.set_epoch(epoch)
+        self._last_report = None  # an evaluation is only reused if nothing trained since
         loader = self.train_loader
         if state["batch_in_epoch"]:
             loader = acc.skip_first_batches(self.train_loader, state["batch_in_epoch"])
+        # Accelerate's loaders re-set the sampler's epoch from their own iteration count on every
+        # __iter__; set both so a resumed run sees the same order as an uninterrupted one.
+        for target in (self.sampler, self.built.train_set, self.train_loader, loader):
+            target.set_epoch(epoch)
         self.module.train()
         bar = tqdm(
             total=len(self.train_loader), initial=state["batch_in_epoch"], desc=f"epoch {epoch + 1}/{cfg['epochs']}",
@@ -196,7 +202,7 @@ class Trainer:
         if flags[0] > 0:
             last = ckpt.find_checkpoint(self.run_dir, "last")
             raise TrainingError(
-                f"loss became {float(loss):.4g} at epoch {self.state['epoch'] + 1}, step {self.state['global_step']}; "
+                f"loss became {float(loss.detach()):.4g} at epoch {self.state['epoch'] + 1}, step {self.state['global_step']}; "
                 f"training stopped. Last good checkpoint: {last or 'none yet'}. "
                 "Lower train.optimizer.lr or set train.clip_grad."
             )
@@ -214,7 +220,7 @@ class Trainer:
         acc, state, cfg = self.accelerator, self.state, self.recipe["train"]
         epoch = state["epoch"]
         record = {"epoch": epoch + 1, **self._epoch_stats}
-        last_epoch = epoch + 1 >= cfg["epochs"] or self._max_steps_reached()
+        last_epoch = epoch + 1 >= cfg["epochs"]
         if (epoch + 1) % cfg["eval_every"] == 0 or last_epoch:
             report, predictions = evaluate(acc, acc.unwrap_model(self.module).model, self.test_loader,
                                            self.built.num_classes)
@@ -250,11 +256,12 @@ class Trainer:
     def _summary(self, seconds: float) -> dict:
         acc = self.accelerator
         report = getattr(self, "_last_report", None)
-        if report is None:  # resumed after the last epoch finished: evaluate once more
+        if report is None:  # stopped mid-epoch, or resumed after the end: evaluate the current weights
             report, self._last_predictions = evaluate(acc, acc.unwrap_model(self.module).model, self.test_loader,
                                                       self.built.num_classes)
         summary = {
-            "test": {k: report[k] for k in ("top1", "top5", "mean_class_accuracy", "per_class", "count")},
+            "test": {k: report[k] for k in ("top1", "top5", "mean_class_accuracy", "per_class", "count",
+                                            "unique_indices")},
             "best": {"top1": self.state["best_top1"], "epoch": self.state.get("best_epoch")},
             "params": self.params,
             "epochs": self.state["epoch"],

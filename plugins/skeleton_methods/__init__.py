@@ -1,0 +1,1 @@
+"""Supervised skeleton methods: Hyper-GCN, PSUMNet, CascadeFormer, BRL, FineTec."""

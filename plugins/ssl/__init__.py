@@ -1,0 +1,1 @@
+"""Self-supervised skeleton learning: pretext objectives, augmentations and evaluation protocols."""

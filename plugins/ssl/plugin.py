@@ -1,0 +1,3 @@
+"""The self-supervised plugin: MAMP, STARS, SkeletonMAE, HaLP, HiCLR, MS-CLR pretext objectives, ACLNet."""
+
+from __future__ import annotations
