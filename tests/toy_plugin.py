@@ -6,6 +6,9 @@ depend on the built-in plugins' models or on SynthAct.
 
 from __future__ import annotations
 
+import os
+import time
+
 import numpy as np
 import torch
 from torch import nn
@@ -18,7 +21,8 @@ class ToyDataset(Dataset):
     """Skeleton-shaped samples whose class is encoded in the mean of one joint's x coordinate."""
 
     def __init__(self, split: str = "train", size: int = 64, classes: int = 4, frames: int = 8, seed: int = 0,
-                 missing_every: int = 0, test_size: int | None = None):
+                 missing_every: int = 0, test_size: int | None = None, delay: float = 0.0,
+                 fail_on_rank: int | None = None):
         offset = 0 if split == "train" else 10_000
         size = test_size if split != "train" and test_size else size
         rng = np.random.default_rng(seed + offset)
@@ -27,11 +31,16 @@ class ToyDataset(Dataset):
         self.data[:, 0, :, 0, 0] += self.labels[:, None] - classes / 2
         self.num_classes, self.class_names = classes, [f"class{i}" for i in range(classes)]
         self.missing_every = missing_every
+        self.delay, self.fail_on_rank = delay, fail_on_rank
 
     def __len__(self):
         return len(self.labels)
 
     def __getitem__(self, i):
+        if self.delay:
+            time.sleep(self.delay)
+        if self.fail_on_rank is not None and int(os.environ.get("RANK", "0")) == self.fail_on_rank:
+            raise RuntimeError(f"injected failure on rank {self.fail_on_rank}")
         sample = {"skeleton": self.data[i], "label": int(self.labels[i]), "meta": {"id": f"toy{i:04d}"}}
         if not (self.missing_every and i % self.missing_every == 0):
             sample["pose2d"] = self.data[i] * 2

@@ -11,6 +11,9 @@ import shutil
 from pathlib import Path
 
 from accelerate import Accelerator
+from accelerate.utils.other import load as safe_load
+
+from fusion.errors import TrainingError
 
 MARKER = "COMPLETE"
 STATE_FILE = "trainer_state.json"
@@ -45,6 +48,21 @@ def save_checkpoint(accelerator: Accelerator, run_dir: Path, name: str, state: d
         shutil.rmtree(old, ignore_errors=True)
     accelerator.wait_for_everyone()
     return final
+
+
+def load_checkpoint(accelerator: Accelerator, path: Path) -> None:
+    """Restore Accelerate state; every tensor file is read with ``weights_only=True`` (no code runs)."""
+    try:
+        # Accelerate skips unreadable RNG files silently; read every pickled file here first, with
+        # weights_only=True (Accelerate's allow-list of numpy types), so a crafted file is refused loudly.
+        for file in sorted(path.glob("*.pkl")) + sorted(path.glob("*.bin")):
+            safe_load(file, map_location="cpu", weights_only=True)
+        accelerator.load_state(str(path))
+    except Exception as exc:  # an UnpicklingError from a crafted or corrupt file, a shape mismatch, ...
+        raise TrainingError(
+            f"checkpoint {path} could not be loaded safely ({type(exc).__name__}: {str(exc).splitlines()[0]}); "
+            "it may be corrupt, from another model, or crafted to run code"
+        ) from None
 
 
 def find_checkpoint(run_dir: Path, name: str = "last") -> Path | None:

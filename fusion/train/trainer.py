@@ -93,14 +93,14 @@ class Trainer:
         self.module, self.optimizer, self.train_loader, self.test_loader = acc.prepare(
             built.module, optimizer, train_loader, test_loader
         )
-        acc.register_for_checkpointing(self.schedule)
         self.state = {"epoch": 0, "batch_in_epoch": 0, "global_step": 0, "best_top1": -1.0, "history": []}
         if self.resume:
             found = ckpt.find_checkpoint(self.run_dir, "last")
             if found is None:
                 raise TrainingError(f"--resume: no complete checkpoint under {self.run_dir / 'checkpoints'}")
-            acc.load_state(str(found))
+            ckpt.load_checkpoint(acc, found)
             self.state = ckpt.read_state(found)
+            self.schedule.load_state_dict(self.state.pop("schedule"))
             acc.print(f"resumed from {found} at epoch {self.state['epoch']}, batch {self.state['batch_in_epoch']}")
         self.params = count_parameters(acc.unwrap_model(self.module).model)
 
@@ -239,7 +239,7 @@ class Trainer:
 
     def _save(self, name: str, advance: bool = False) -> None:
         """Checkpoint; ``advance`` records the state as of the start of the next epoch."""
-        state = dict(self.state)
+        state = dict(self.state, schedule=self.schedule.state_dict())  # JSON: numbers only, no pickle
         if advance:
             state.update(epoch=state["epoch"] + 1, batch_in_epoch=0)
         ckpt.save_checkpoint(self.accelerator, self.run_dir, name, state)

@@ -1,0 +1,55 @@
+"""Small pieces shared by the multimodal mixers: time alignment, masking, sub-networks from the registry."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from fusion.errors import ContractError
+
+
+def temporal_indices(source_len: int, target_len: int, device: torch.device | None = None) -> torch.Tensor:
+    """Indices into a sequence of ``source_len`` frames for each of ``target_len`` frames: ``floor(i * S / T)``.
+
+    With ``S = k * T`` this is every k-th frame starting at 0 (EPAM-Net's 48 pose frames -> 16 RGB frames
+    gives 0, 3, ..., 45); with ``S == T`` the identity; with ``S < T`` frames repeat.
+    """
+    if source_len < 1 or target_len < 1:
+        raise ValueError(f"temporal_indices: lengths must be positive, got {source_len} -> {target_len}")
+    return torch.arange(target_len, device=device) * source_len // target_len
+
+
+def align_time(x: torch.Tensor, target_len: int, dim: int) -> torch.Tensor:
+    """``x`` with its ``dim`` axis resampled to ``target_len`` frames by :func:`temporal_indices`."""
+    if x.shape[dim] == target_len:
+        return x
+    return x.index_select(dim, temporal_indices(x.shape[dim], target_len, x.device))
+
+
+def row_mask(mask: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """``mask (B,)`` as a float tensor broadcastable against ``like (B, ...)``."""
+    return mask.to(like.dtype).view(-1, *([1] * (like.dim() - 1)))
+
+
+def masked_mean(x: torch.Tensor, weights: torch.Tensor, dim: int) -> torch.Tensor:
+    """Mean of ``x`` over ``dim`` weighted by ``weights`` (broadcastable, 0/1); zero where all weights are 0."""
+    weights = weights.to(x.dtype)
+    return (x * weights).sum(dim) / weights.sum(dim).clamp_min(1e-6)
+
+
+def build_registered_encoder(name: str, args: dict | None = None, **fixed) -> nn.Module:
+    """An encoder a mixer runs itself (e.g. EPAM-Net's pose stream), built by its registry name.
+
+    Going through the registry keeps the core free of imports from modality plugins. ``fixed``
+    arguments are set by the mixer (e.g. ``in_channels``) and may not be repeated in ``args``.
+    """
+    from fusion.recipe import check_args
+    from fusion.registry import get_registry
+
+    spec = get_registry().get("encoder", name)
+    args = dict(args or {})
+    clash = set(args) & set(fixed)
+    if clash:
+        raise ContractError(f"encoder {name!r}: {', '.join(sorted(clash))} is set by the mixer, remove it from its args")
+    check_args(f"encoder {name!r} args", spec.factory, args)
+    return spec.factory(**fixed, **args)
