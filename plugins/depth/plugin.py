@@ -1,11 +1,21 @@
-"""The depth plugin: the depth modality, depth readers and encoders."""
+"""The depth plugin: the depth modality, depth encoders and transforms (readers live in plugins/formats)."""
 
 from __future__ import annotations
 
 from fusion.hookspecs import hookimpl
-from fusion_plugins.depth import modality
+from fusion_plugins.depth import encoders, modality, transforms
 
 
 @hookimpl
 def fusion_add_modalities():
     return list(modality.SPECS)
+
+
+@hookimpl
+def fusion_add_encoders():
+    return list(encoders.SPECS)
+
+
+@hookimpl
+def fusion_add_transforms():
+    return list(transforms.SPECS)

@@ -1,0 +1,159 @@
+"""What every format reader shares: the dataset base class, per-sample info, and array checks.
+
+Readers raise :class:`fusion.errors.DataError` for anything wrong with a file, always naming the
+file and what was expected, so ``fusion data check`` can list every bad file and a recipe's
+``data.on_error: skip`` can drop bad samples. Checks live here so each reader words them alike.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+from torch.utils.data import Dataset
+
+from fusion.errors import DataError, RecipeError
+
+
+@dataclass(frozen=True)
+class SampleInfo:
+    """What the index knows about a sample without reading it (for splits, stats and error reports).
+
+    ``path`` is the file that identifies the sample (the one named first in error messages);
+    ``modalities`` are those whose files exist for it; ``extra`` holds reader-specific fields.
+    """
+
+    id: str
+    label: int
+    path: str
+    modalities: tuple[str, ...]
+    extra: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+
+
+class FormatDataset(Dataset):
+    """Base of the readers: an index of :class:`SampleInfo` for one split; subclasses implement ``load``.
+
+    Readers that sample frames at random (training clips) draw from a generator seeded by
+    ``(seed, epoch, index)``, so a run is reproducible; ``set_epoch`` changes the draw per epoch.
+    """
+
+    #: Modalities this reader can yield (the DatasetSpec says the same).
+    provides: tuple[str, ...] = ()
+
+    def __init__(self, infos: Sequence[SampleInfo], num_classes: int, class_names: Sequence[str] | None = None,
+                 seed: int = 0):
+        self.infos = list(infos)
+        self.num_classes = int(num_classes)
+        self.class_names = list(class_names) if class_names else [str(i) for i in range(self.num_classes)]
+        self.seed = int(seed)
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        return len(self.infos)
+
+    def info(self, index: int) -> SampleInfo:
+        return self.infos[index]
+
+    @property
+    def labels(self) -> np.ndarray:
+        """Labels of this split in item order (for samplers and class statistics), without reading files."""
+        return np.array([i.label for i in self.infos], dtype=np.int64)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def rng(self, index: int) -> np.random.Generator:
+        return np.random.default_rng([self.seed, self.epoch, int(index)])
+
+    def __getitem__(self, index: int) -> dict:
+        if not 0 <= index < len(self.infos):
+            raise IndexError(f"index {index} out of range for {len(self.infos)} samples")
+        return self.load(index)
+
+    def load(self, index: int) -> dict:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(samples={len(self)}, classes={self.num_classes})"
+
+
+# --------------------------------------------------------------------------------------------
+# Checks with messages that name the file
+
+
+def require_dir(path: str | os.PathLike | None, option: str) -> Path:
+    """An existing directory given by recipe option ``option``."""
+    if path is None:
+        raise RecipeError(f"data.dataset.args.{option}: a directory is required")
+    path = Path(path).expanduser()
+    if not path.is_dir():
+        raise DataError(f"{option}: directory not found: {path}")
+    return path
+
+
+def require_file(path: str | os.PathLike | None, option: str) -> Path:
+    if path is None:
+        raise RecipeError(f"data.dataset.args.{option}: a file path is required")
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise DataError(f"{option}: file not found: {path}")
+    return path
+
+
+def check_choice(option: str, value: Any, allowed: Sequence[Any]) -> None:
+    if value not in allowed:
+        raise RecipeError(f"data.dataset.args.{option}: {value!r} is not allowed; allowed values: "
+                          f"{', '.join(map(str, allowed))}")
+
+
+def read_text(path: Path) -> str:
+    """The file's text (UTF-8, tolerant of a BOM); a missing or binary file is a DataError."""
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise DataError(f"{path}: file not found") from None
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: not a text file ({exc.reason} at byte {exc.start})") from None
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read: {exc.strerror or exc}") from None
+
+
+def check_finite(array: np.ndarray, path: str | Path, what: str) -> np.ndarray:
+    """Return ``array`` if every value is finite, else a DataError naming the first bad element."""
+    finite = np.isfinite(array)
+    if not finite.all():
+        first = tuple(int(i) for i in np.argwhere(~finite)[0])
+        count = int((~finite).sum())
+        raise DataError(f"{path}: {what} has {count} NaN/inf value(s), first at index {first} of shape "
+                        f"{tuple(array.shape)}")
+    return array
+
+
+def check_shape(array: np.ndarray, path: str | Path, what: str, ndim: int, axis_sizes: dict[int, int] | None = None) -> None:
+    """``array.ndim == ndim`` and ``array.shape[axis] == size`` for each given axis, else a DataError."""
+    if array.ndim != ndim:
+        raise DataError(f"{path}: {what} should have {ndim} dimensions, got shape {tuple(array.shape)}")
+    for axis, size in (axis_sizes or {}).items():
+        if array.shape[axis] != size:
+            raise DataError(f"{path}: {what} should have {size} along axis {axis} of shape "
+                            f"{tuple(array.shape)} (wrong joint or channel count?)")
+
+
+def layout_for_joints(num_joints: int, channels: int | None = None) -> str:
+    """The usual layout name for a joint count (NTU 25, COCO 17, OpenPose 18, NW-UCLA 20)."""
+    return {25: "ntu25", 17: "coco17", 18: "openpose18", 20: "nwucla20"}.get(num_joints, f"v{num_joints}")
+
+
+def infer_num_classes(labels: Sequence[int], given: int | None, what: str) -> int:
+    """``given`` if set (and large enough), else ``max(label) + 1`` over the whole index (all splits)."""
+    top = max(labels, default=-1) + 1
+    if given is None:
+        if top == 0:
+            raise DataError(f"{what}: no samples found, so the number of classes is unknown")
+        return top
+    if top > given:
+        raise RecipeError(f"data.dataset.args.num_classes is {given} but {what} has label {top - 1}")
+    return int(given)

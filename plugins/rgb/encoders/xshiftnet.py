@@ -1,0 +1,213 @@
+"""X-ShiftNet, the two backbones of EPAM-Net (Abdelkawy et al., Neurocomputing 2025; ``mixers.md`` 2.3-2.6).
+
+An X3D network made "2D": every 3D conv becomes a depthwise 1x3x3 conv, the temporal stem conv is
+removed, and time is mixed only by a temporal shift at the input of each block's first conv. Built
+exactly as the official ``X3DTemporalShift`` / ``X3DTemporalShiftPose`` (module names included, so
+their checkpoints load after removing the ``backbone.`` prefix):
+
+* RGB stream (``xshiftnet_rgb``): stem 1x3x3 stride (1,2,2) 3->24, stages of [3, 5, 11, 7] blocks with
+  widths (out/planes) 24/54, 48/108, 96/216, 192/432, conv5 192->432, shift div 8. Input
+  ``(B, 3, 16, 224, 224)`` gives a volume ``(B, 432, 16, 7, 7)``.
+* Pose stream (``xshiftnet_pose``): 17 keypoint heatmaps in, stem stride 1, stages [5, 11, 7] (24/54,
+  48/108, 96/216), conv5 96->216, shift div 4 (half the channels move). Input ``(B, 17, 48, 56, 56)``
+  gives ``(B, 216, 48, 7, 7)``.
+
+Neither stream downsamples time. Small configurations for CPU tests: :data:`RGB_SMALL`, :data:`POSE_SMALL`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from fusion.types import EncoderSpec
+from fusion_plugins.rgb.encoders._common import VIDEO_PROVIDES, VolumeEncoder, load_local_checkpoint
+from fusion_plugins.rgb.encoders.tsm import temporal_shift
+
+#: CPU-test configurations (mixers.md 2.11): base width 8, one block per stage.
+RGB_SMALL = {"base_channels": 8, "stage_blocks": (1, 1, 1, 1)}
+POSE_SMALL = {"base_channels": 8, "stage_blocks": (1, 1, 1)}
+
+
+def se_width(channels: int, ratio: float, divisor: int = 8) -> int:
+    """SE bottleneck width as in X3D: round ``channels * ratio`` to a multiple of 8 (at least 8), +8 if <90%."""
+    width = channels * ratio
+    rounded = max(divisor, int(width + divisor / 2) // divisor * divisor)
+    return int(rounded + divisor if rounded < 0.9 * width else rounded)
+
+
+class ConvBN(nn.Module):
+    """Conv3d without bias, BatchNorm, optional ReLU (mmcv ``ConvModule`` names: ``conv``, ``bn``)."""
+
+    def __init__(self, cin: int, cout: int, kernel=1, stride=1, padding=0, groups: int = 1, relu: bool = True):
+        super().__init__()
+        self.conv = nn.Conv3d(cin, cout, kernel, stride=stride, padding=padding, groups=groups, bias=False)
+        self.bn = nn.BatchNorm3d(cout)
+        self.activate = nn.ReLU(inplace=True) if relu else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.activate(self.bn(self.conv(x)))
+
+
+class SEModule(nn.Module):
+    """Squeeze-excitation: GAP -> 1x1 conv (bias) -> ReLU -> 1x1 conv (bias) -> sigmoid -> scale."""
+
+    def __init__(self, channels: int, ratio: float):
+        super().__init__()
+        hidden = se_width(channels, ratio)
+        self.fc1 = nn.Conv3d(channels, hidden, 1)
+        self.fc2 = nn.Conv3d(hidden, channels, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * torch.sigmoid(self.fc2(torch.relu(self.fc1(x.mean(dim=(2, 3, 4), keepdim=True)))))
+
+
+class ShiftBlock(nn.Module):
+    """``ReLU(id(x) + BN3(W3 Swish(SE?(BN2(DW_1x3x3(ReLU(BN1(W1 shift(x)))))))))``.
+
+    The shift acts before ``conv1`` only, so the identity path sees unshifted frames (residual shift).
+    """
+
+    def __init__(
+        self, cin: int, planes: int, cout: int, spatial_stride: int, shift_div: int, se_ratio: float | None
+    ):
+        super().__init__()
+        self.shift_div = shift_div
+        self.conv1 = ConvBN(cin, planes, 1)
+        self.conv2 = ConvBN(
+            planes, planes, (1, 3, 3), (1, spatial_stride, spatial_stride), (0, 1, 1), groups=planes, relu=False
+        )
+        self.se_module = SEModule(planes, se_ratio) if se_ratio else None
+        self.swish = nn.SiLU()
+        self.conv3 = ConvBN(planes, cout, 1, relu=False)
+        needs_projection = spatial_stride != 1 or cin != cout
+        self.downsample = ConvBN(cin, cout, 1, (1, spatial_stride, spatial_stride), relu=False) if needs_projection else None
+        self.relu = nn.ReLU(inplace=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.conv2(self.conv1(temporal_shift(x, self.shift_div)))
+        if self.se_module is not None:
+            out = self.se_module(out)
+        out = self.conv3(self.swish(out))
+        identity = x if self.downsample is None else self.downsample(x)
+        return self.relu(out + identity)
+
+
+class XShiftNet(VolumeEncoder):
+    """X-ShiftNet backbone: ``(B, C_in, T, H, W)`` -> Features(volume ``(B, D, T, H/s, W/s)``, frames, pooled).
+
+    Args:
+        in_channels: 3 for RGB, 17 for COCO keypoint heatmaps, 1 for depth.
+        base_channels: width of the stem and the first stage; stage ``i`` has ``base * 2**i`` channels.
+        stage_blocks: blocks per stage (its length is the number of stages).
+        stem_stride: spatial stride of the 1x3x3 stem (2 for RGB, 1 for pose heatmaps).
+        gamma_b: bottleneck expansion; planes = ``int(width * gamma_b)``, conv5 width too.
+        shift_div: TSM divisor (8: a quarter of the channels move; 4: half).
+        se_ratio: SE reduction on the even-indexed blocks of each stage; ``None`` disables SE.
+    """
+
+    def __init__(
+        self,
+        in_channels: int = 3,
+        base_channels: int = 24,
+        stage_blocks: Sequence[int] = (3, 5, 11, 7),
+        stem_stride: int = 2,
+        gamma_b: float = 2.25,
+        shift_div: int = 8,
+        se_ratio: float | None = 1 / 16,
+    ):
+        super().__init__()
+        self.conv1_s = ConvBN(in_channels, base_channels, (1, 3, 3), (1, stem_stride, stem_stride), (0, 1, 1))
+        cin = base_channels
+        self.res_layers: list[str] = []
+        for i, blocks in enumerate(stage_blocks):
+            cout = base_channels * 2**i
+            planes = int(cout * gamma_b)
+            layer = nn.Sequential(
+                *(
+                    ShiftBlock(cin if b == 0 else cout, planes, cout, 2 if b == 0 else 1, shift_div,
+                               se_ratio if b % 2 == 0 else None)
+                    for b in range(blocks)
+                )
+            )
+            self.add_module(f"layer{i + 1}", layer)
+            self.res_layers.append(f"layer{i + 1}")
+            cin = cout
+        self.out_dim = int(cin * gamma_b)
+        self.conv5 = ConvBN(cin, self.out_dim, 1)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Kaiming (fan_out) convs, BN gamma 1, and gamma 0 on each block's last BN (zero-init residual)."""
+        for m in self.modules():
+            if isinstance(m, nn.Conv3d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.BatchNorm3d):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+        for m in self.modules():
+            if isinstance(m, ShiftBlock):
+                nn.init.zeros_(m.conv3.bn.weight)
+
+    def forward_volume(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.conv1_s(x)
+        for name in self.res_layers:
+            x = getattr(self, name)(x)
+        return self.conv5(x)
+
+
+def _build(pretrained: str | os.PathLike | None, **kwargs) -> XShiftNet:
+    model = XShiftNet(**kwargs)
+    if pretrained is not None:
+        load_local_checkpoint(model, pretrained)
+    return model
+
+
+def xshiftnet_rgb(
+    in_channels: int = 3,
+    base_channels: int = 24,
+    stage_blocks: Sequence[int] = (3, 5, 11, 7),
+    shift_div: int = 8,
+    pretrained: str | None = None,
+) -> XShiftNet:
+    """EPAM-Net's RGB X-ShiftNet (X3D-M-like, 432-d): ``(B, 3, T, H, W)`` -> volume ``(B, 432, T, H/32, W/32)``.
+
+    ``pretrained``: a local checkpoint file (never downloaded).
+    """
+    return _build(pretrained, in_channels=in_channels, base_channels=base_channels,
+                  stage_blocks=tuple(stage_blocks), stem_stride=2, shift_div=shift_div)
+
+
+def xshiftnet_pose(
+    in_channels: int = 17,
+    base_channels: int = 24,
+    stage_blocks: Sequence[int] = (5, 11, 7),
+    shift_div: int = 4,
+    pretrained: str | None = None,
+) -> XShiftNet:
+    """EPAM-Net's pose X-ShiftNet on keypoint heatmaps ``(B, 17, T, H, W)`` -> volume ``(B, 216, T, H/8, W/8)``.
+
+    It reads heatmaps, not keypoints: the Gaussian heatmaps (sigma 0.6 on a 56x56 grid, amplitude =
+    detector score, max over persons) are made from ``pose2d`` keypoints by the EPAM-Net mixer, which
+    calls this backbone itself. Registered under modality ``pose2d`` so a recipe can name it; used as a
+    stand-alone encoder its batch tensor must already be heatmaps.
+    """
+    return _build(pretrained, in_channels=in_channels, base_channels=base_channels,
+                  stage_blocks=tuple(stage_blocks), stem_stride=1, shift_div=shift_div)
+
+
+SPECS = [
+    EncoderSpec(
+        name="xshiftnet_rgb", factory=xshiftnet_rgb, modality="rgb", provides=VIDEO_PROVIDES,
+        doc="EPAM-Net RGB X-ShiftNet: X3D-M-like 2D CNN with temporal shift (432-d, no temporal stride).",
+    ),
+    EncoderSpec(
+        name="xshiftnet_pose", factory=xshiftnet_pose, modality="pose2d", provides=VIDEO_PROVIDES,
+        doc="EPAM-Net pose X-ShiftNet on 17 keypoint heatmaps (B, 17, T, H, W) (216-d); heatmaps come from the mixer.",
+    ),
+]

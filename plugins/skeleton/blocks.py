@@ -1,0 +1,196 @@
+"""Layers the skeleton GCNs share: input check, data BN, temporal conv, residual, graph conv, multi-scale TCN.
+
+ST-GCN, CTR-GCN and ST-GCN++ are built from the same few units (a ``k×1`` temporal convolution with BN
+is ST-GCN's TCN core, every residual projection and CTR-GCN's/pyskl's ``unit_tcn``; the ``1×1 conv →
+einsum with A`` graph convolution is ST-GCN's and pyskl's). Each unit lives here once; the model files
+only assemble them in the papers' order, so parameter counts match the official code by construction.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence, Union
+
+import torch
+from torch import nn
+
+from fusion.errors import ContractError
+from fusion.types import Features
+
+from .layouts import SkeletonLayout
+
+#: A multi-scale TCN branch: ``(kernel, dilation)``, ``"max"`` (3×1 max-pool) or ``"1x1"``.
+Branch = Union[tuple[int, int], str]
+
+
+def check_input(
+    x: torch.Tensor, encoder: str, layout: SkeletonLayout, in_channels: int, num_persons: int | None = None
+) -> tuple[int, int, int, int, int]:
+    """Return ``(B, C, T, V, M)`` or raise a :class:`ContractError` naming the expected shape."""
+    persons = "M" if num_persons is None else str(num_persons)
+    expected = f"(B, C, T, V, M) = (B, {in_channels}, T, {layout.num_joints}, {persons})"
+    if x.dim() != 5:
+        raise ContractError(
+            f"{encoder} expects a skeleton batch {expected} for layout {layout.name!r} (V={layout.num_joints}), "
+            f"got a {x.dim()}-D tensor of shape {tuple(x.shape)}"
+        )
+    b, c, t, v, m = x.shape
+    if c != in_channels or v != layout.num_joints or (num_persons is not None and m != num_persons):
+        raise ContractError(
+            f"{encoder} expects a skeleton batch {expected} for layout {layout.name!r} (V={layout.num_joints}), "
+            f"got {tuple(x.shape)}; check the encoder's in_channels/layout/num_persons against the data "
+            "(streams concatenate channels: joint+bone = 6)"
+        )
+    return b, c, t, v, m
+
+
+class DataNorm(nn.Module):
+    """Input BatchNorm over joints × channels, per person (``"VC"``) or over all persons (``"MVC"``).
+
+    ST-GCN and ST-GCN++ normalise each person with shared statistics (``BN1d(V·C)``); CTR-GCN keeps
+    separate statistics per person slot (``BN1d(M·V·C)``). Channel order is (M,) V, C as in the references.
+    Maps ``(N, C, T, V, M)`` to ``(N·M, C, T, V)``.
+    """
+
+    def __init__(self, in_channels: int, num_joints: int, num_persons: int = 1, per_person: bool = True):
+        super().__init__()
+        self.per_person = per_person
+        width = in_channels * num_joints * (1 if per_person else num_persons)
+        self.bn = nn.BatchNorm1d(width)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, c, t, v, m = x.shape
+        x = x.permute(0, 4, 3, 1, 2).contiguous()  # N, M, V, C, T
+        x = self.bn(x.view(n * m, v * c, t) if self.per_person else x.view(n, m * v * c, t))
+        return x.view(n, m, v, c, t).permute(0, 1, 3, 4, 2).reshape(n * m, c, t, v)
+
+
+class TemporalConv(nn.Module):
+    """``k×1`` convolution over time with stride and dilation, then BN (optional): ``unit_tcn``.
+
+    With ``kernel_size=1`` it is the residual projection every GCN block uses when shapes change.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 9, stride: int = 1,
+                 dilation: int = 1, norm: bool = True):
+        super().__init__()
+        pad = (kernel_size + (kernel_size - 1) * (dilation - 1) - 1) // 2
+        self.conv = nn.Conv2d(in_channels, out_channels, (kernel_size, 1), padding=(pad, 0), stride=(stride, 1),
+                              dilation=(dilation, 1))
+        self.bn = nn.BatchNorm2d(out_channels) if norm else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.bn(self.conv(x))
+
+
+class Zero(nn.Module):
+    """A residual branch that is switched off (the first block of every GCN)."""
+
+    def forward(self, x: torch.Tensor) -> int:
+        return 0
+
+
+def residual(in_channels: int, out_channels: int, stride: int = 1, enabled: bool = True) -> nn.Module:
+    """The references' residual rule: off, identity when shapes match, else a strided 1×1 conv + BN."""
+    if not enabled:
+        return Zero()
+    if in_channels == out_channels and stride == 1:
+        return nn.Identity()
+    return TemporalConv(in_channels, out_channels, kernel_size=1, stride=stride)
+
+
+class GraphConv(nn.Module):
+    """ST-GCN's graph convolution: a 1×1 conv to ``K·C_out`` channels, then ``Σ_k x_k · A_k``.
+
+    ``forward(x, A)`` computes ``y[n, c, t, w] = Σ_k Σ_v x[n, k, c, t, v] A[k, v, w]``
+    (``einsum('nkctv,kvw->nctw')``) so callers can pass a fixed, reweighted or learnable A.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, num_subsets: int):
+        super().__init__()
+        self.num_subsets = num_subsets
+        self.conv = nn.Conv2d(in_channels, out_channels * num_subsets, kernel_size=1)
+
+    def forward(self, x: torch.Tensor, adjacency: torch.Tensor) -> torch.Tensor:
+        n, _, t, v = x.shape
+        x = self.conv(x).view(n, self.num_subsets, -1, t, v)
+        return torch.einsum("nkctv,kvw->nctw", x, adjacency).contiguous()
+
+
+class MultiScaleTemporalConv(nn.Module):
+    """Parallel temporal branches concatenated over channels (MS-G3D's MS-TCN, as CTR-GCN and pyskl use it).
+
+    Each conv branch is ``1×1 conv → BN → ReLU → k×1 dilated conv (stride s)``; the ``"max"`` branch
+    swaps the dilated conv for a 3×1 max-pool; the ``"1x1"`` branch is a strided 1×1 conv. The two
+    references differ in three switches, set by their model files:
+
+    Args:
+        in_channels: input width.
+        out_channels: output width (sum of the branch widths).
+        branches: branch kinds, e.g. CTR-GCN ``[(5, 1), (5, 2), "max", "1x1"]``.
+        stride: temporal stride of every branch.
+        branch_norm: BN at the end of every branch (CTR-GCN) or not (pyskl ``mstcn``).
+        split: ``"equal"``: ``out/branches`` each, must divide (CTR-GCN); ``"remainder_first"``:
+            ``out // branches`` each and the first branch takes the remainder (pyskl).
+        fuse: after concatenation, ``BN → ReLU → 1×1 conv`` then ``BN`` (pyskl); off for CTR-GCN.
+        dropout: dropout after the fuse (pyskl ``tcn_dropout``).
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, branches: Sequence[Branch], stride: int = 1,
+                 branch_norm: bool = True, split: str = "equal", fuse: bool = False, dropout: float = 0.0):
+        super().__init__()
+        count = len(branches)
+        width = out_channels // count
+        if split == "equal":
+            if out_channels % count:
+                raise ValueError(f"MultiScaleTemporalConv: {out_channels} channels do not split into {count} branches")
+            widths = [width] * count
+        elif split == "remainder_first":
+            widths = [out_channels - width * (count - 1)] + [width] * (count - 1)
+        else:
+            raise ValueError(f"MultiScaleTemporalConv: unknown split {split!r} (equal, remainder_first)")
+        self.branches = nn.ModuleList(
+            self._branch(kind, in_channels, w, stride, branch_norm) for kind, w in zip(branches, widths)
+        )
+        self.fuse = (
+            nn.Sequential(nn.BatchNorm2d(out_channels), nn.ReLU(), nn.Conv2d(out_channels, out_channels, 1),
+                          nn.BatchNorm2d(out_channels), nn.Dropout(dropout))
+            if fuse else nn.Identity()
+        )
+
+    @staticmethod
+    def _branch(kind: Branch, in_channels: int, width: int, stride: int, norm: bool) -> nn.Module:
+        if kind == "1x1":
+            return TemporalConv(in_channels, width, kernel_size=1, stride=stride, norm=norm)
+        layers: list[nn.Module] = [nn.Conv2d(in_channels, width, 1), nn.BatchNorm2d(width), nn.ReLU()]
+        if kind == "max":
+            layers.append(nn.MaxPool2d((3, 1), stride=(stride, 1), padding=(1, 0)))
+            if norm:
+                layers.append(nn.BatchNorm2d(width))
+        elif isinstance(kind, (tuple, list)) and len(kind) == 2:
+            layers.append(TemporalConv(width, width, kernel_size=kind[0], stride=stride, dilation=kind[1], norm=norm))
+        else:
+            raise ValueError(f"MultiScaleTemporalConv: unknown branch {kind!r}; use (kernel, dilation), 'max' or '1x1'")
+        return nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fuse(torch.cat([branch(x) for branch in self.branches], dim=1))
+
+
+def joint_features(x: torch.Tensor, batch: int, persons: int) -> Features:
+    """Features from a ``(B·M, D, T', V)`` map: ``joints`` (mean over persons), ``frames``, ``pooled``.
+
+    ``pooled`` equals the references' head input: global average over (T', V), then mean over persons.
+    """
+    joints = x.reshape(batch, persons, *x.shape[1:]).mean(1)  # B, D, T', V
+    return Features(pooled=joints.mean((2, 3)), frames=joints.mean(3).transpose(1, 2), joints=joints)
+
+
+def select_config(encoder: str, configs: dict[str, dict], config: str, **overrides) -> dict:
+    """A named configuration with explicit (non-None) overrides applied; unknown names list the known ones."""
+    if config not in configs:
+        from fusion.errors import RecipeError
+
+        raise RecipeError(f"{encoder}: unknown config {config!r}; known: {', '.join(configs)}")
+    chosen = dict(configs[config])
+    chosen.update({k: v for k, v in overrides.items() if v is not None})
+    return chosen

@@ -1,0 +1,118 @@
+"""ST-GCN++ (pyskl, Duan et al. 2022): ST-GCN with a learnable A, GCN residual and a 6-branch MS-TCN.
+
+The ``paper`` configuration is pyskl's ``STGCN(gcn_adaptive='init', gcn_with_res=True,
+tcn_type='mstcn')`` backbone, the one BRL builds on: per-person ``BN1d(V·C)``, ten blocks
+64×4 → 128×3 (stride 2 at stage 5) → 256×3 (stride 2 at stage 8). Each ``unit_gcn`` learns its own A
+(initialised to the spatial partition): ``ReLU(BN(Σ_k conv_k(x) A_k) + down(x))``; each ``mstcn`` has
+branches (3,1), (3,2), (3,3), (3,4), max, 1×1 of width ``C // 6`` (the first takes the remainder), no BN
+inside the branches, then ``BN → ReLU → 1×1 conv → BN``. Blocks add a residual (off in block 1). The
+pyskl ``GCNHead`` (pool, mean over persons, FC 256 → classes) is the framework's linear head.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from fusion.types import Features
+
+from .blocks import (DataNorm, GraphConv, MultiScaleTemporalConv, check_input, joint_features, residual,
+                     select_config)
+from .layouts import get_layout
+
+CONFIGS: dict[str, dict] = {
+    "paper": dict(channels=(64, 64, 64, 64, 128, 128, 128, 256, 256, 256), strides=(1, 1, 1, 1, 2, 1, 1, 2, 1, 1),
+                  dropout=0.0),
+    "small": dict(channels=(16, 32, 64), strides=(1, 2, 2), dropout=0.0),
+}
+
+#: pyskl ``mstcn`` branches: four dilated 3×1 convs, a max-pool and a 1×1 conv.
+TCN_BRANCHES = ((3, 1), (3, 2), (3, 3), (3, 4), "max", "1x1")
+
+
+class AdaptiveGraphConv(nn.Module):
+    """pyskl ``unit_gcn`` with ``adaptive='init'`` and ``with_res=True``: A is a parameter per block."""
+
+    def __init__(self, in_channels: int, out_channels: int, adjacency: torch.Tensor):
+        super().__init__()
+        self.A = nn.Parameter(adjacency.clone())
+        self.conv = GraphConv(in_channels, out_channels, adjacency.shape[0])
+        self.bn = nn.BatchNorm2d(out_channels)
+        self.down = residual(in_channels, out_channels)
+        self.relu = nn.ReLU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.relu(self.bn(self.conv(x, self.A)) + self.down(x))
+
+
+class STGCNPPBlock(nn.Module):
+    """``ReLU(mstcn(unit_gcn(x)) + residual(x))``."""
+
+    def __init__(self, in_channels: int, out_channels: int, adjacency: torch.Tensor, stride: int = 1,
+                 dropout: float = 0.0, use_residual: bool = True):
+        super().__init__()
+        self.gcn = AdaptiveGraphConv(in_channels, out_channels, adjacency)
+        self.tcn = MultiScaleTemporalConv(out_channels, out_channels, TCN_BRANCHES, stride=stride, branch_norm=False,
+                                          split="remainder_first", fuse=True, dropout=dropout)
+        self.residual = residual(in_channels, out_channels, stride, use_residual)
+        self.relu = nn.ReLU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.relu(self.tcn(self.gcn(x)) + self.residual(x))
+
+
+class STGCNPP(nn.Module):
+    """The ST-GCN++ backbone: ``(B, C, T, V, M)`` → :class:`Features` (``pooled``, ``joints``, ``frames``).
+
+    Args:
+        layout: skeleton layout name (``ntu25_b`` is pyskl's NTU graph, ``coco17`` its 2D one).
+        in_channels: input channels C.
+        channels, strides: per-block widths and temporal strides.
+        dropout: MS-TCN dropout of every block but the first (pyskl ``tcn_dropout``, 0 by default).
+    """
+
+    def __init__(self, layout: str = "ntu25_b", in_channels: int = 3,
+                 channels: Sequence[int] = CONFIGS["paper"]["channels"],
+                 strides: Sequence[int] = CONFIGS["paper"]["strides"], dropout: float = 0.0):
+        super().__init__()
+        if len(channels) != len(strides):
+            raise ValueError(f"stgcnpp: {len(channels)} channels but {len(strides)} strides")
+        self.layout = get_layout(layout)
+        self.in_channels = in_channels
+        adjacency = torch.from_numpy(self.layout.partition("spatial"))
+        self.data_bn = DataNorm(in_channels, self.layout.num_joints, per_person=True)
+        widths = [in_channels, *channels]
+        self.blocks = nn.ModuleList(
+            STGCNPPBlock(widths[i], widths[i + 1], adjacency, strides[i], dropout=dropout if i else 0.0,
+                         use_residual=i > 0)
+            for i in range(len(channels))
+        )
+        self.out_dim = widths[-1]
+
+    def forward_map(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, C, T, V, M)`` → the last block's ``(B·M, D, T', V)`` map."""
+        check_input(x, "stgcnpp", self.layout, self.in_channels)
+        x = self.data_bn(x)
+        for block in self.blocks:
+            x = block(x)
+        return x
+
+    def forward(self, x: torch.Tensor) -> Features:
+        return joint_features(self.forward_map(x), x.shape[0], x.shape[4])
+
+
+def stgcnpp(layout: str = "ntu25_b", in_channels: int = 3, config: str = "paper",
+            channels: Sequence[int] | None = None, strides: Sequence[int] | None = None,
+            dropout: float | None = None) -> STGCNPP:
+    """Build ST-GCN++ from a named ``config`` (``paper``, ``small``); explicit widths override it.
+
+    Args:
+        layout: skeleton layout; pyskl's NTU graph is hand convention B (``ntu25_b``, the default).
+        in_channels: input channels C.
+        config: ``paper`` (pyskl ST-GCN++) or ``small`` (16/32/64, three blocks).
+        channels, strides, dropout: override the config.
+    """
+    cfg = select_config("stgcnpp", CONFIGS, config, channels=channels, strides=strides, dropout=dropout)
+    return STGCNPP(layout, in_channels, cfg["channels"], cfg["strides"], cfg["dropout"])

@@ -1,0 +1,63 @@
+"""Which samples exist, their NTU-style ids, and the cross-subject / cross-view splits.
+
+One sample per (camera, subject, repetition, class), ordered like sorted NTU ids. A *performance*
+is (subject, repetition, motion): the three cameras film the same performance, as in NTU, and the
+classes of an object pair (or the time-reversed pair) share it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from fusion_plugins.synthact.actions import CATALOGUE, MOTION_INDEX, ActionClass
+from fusion_plugins.synthact.cameras import AZIMUTHS
+from fusion_plugins.synthact.config import SynthActConfig
+
+SETUP = 1  # one camera setup (NTU's S001); all samples share it
+#: Cross-view protocol: train on cameras 2 and 3, test on camera 1 (the front camera).
+XVIEW_TRAIN_CAMERAS = (2, 3)
+
+
+@dataclass(frozen=True)
+class SampleIndex:
+    """Arrays of shape (S,), one entry per sample; subject, camera, repetition are 1-based."""
+
+    camera: np.ndarray
+    subject: np.ndarray
+    repetition: np.ndarray
+    label: np.ndarray
+    classes: tuple[ActionClass, ...]
+
+    def __len__(self) -> int:
+        return len(self.label)
+
+    def sample_id(self, i: int) -> str:
+        """NTU naming ``SsssCcccPpppRrrrAaaa`` (action = label + 1)."""
+        return f"S{SETUP:03d}C{self.camera[i]:03d}P{self.subject[i]:03d}R{self.repetition[i]:03d}A{self.label[i] + 1:03d}"
+
+    def motion(self) -> np.ndarray:
+        """Motion program index of every sample."""
+        return np.array([MOTION_INDEX[c.motion] for c in self.classes])[self.label]
+
+    def split(self, protocol: str, split: str) -> np.ndarray:
+        """Indices of ``split`` ("train", "test", "all") under ``protocol`` ("xsub" or "xview").
+
+        xsub trains on the odd-numbered subjects (1, 3, 5, ...) and tests on the even ones.
+        """
+        if split == "all":
+            return np.arange(len(self))
+        train = self.subject % 2 == 1 if protocol == "xsub" else np.isin(self.camera, XVIEW_TRAIN_CAMERAS)
+        return np.flatnonzero(train if split == "train" else ~train)
+
+
+def build_index(cfg: SynthActConfig) -> SampleIndex:
+    cam, sub, rep, lab = np.meshgrid(
+        np.array(sorted(AZIMUTHS)),
+        np.arange(1, cfg.subjects + 1),
+        np.arange(1, cfg.repetitions + 1),
+        np.arange(cfg.classes),
+        indexing="ij",
+    )
+    return SampleIndex(cam.ravel(), sub.ravel(), rep.ravel(), lab.ravel(), CATALOGUE[: cfg.classes])
