@@ -26,6 +26,13 @@ class FusionModel(nn.Module):
         self.mixer = mixer
         self.head = head
 
+    def train(self, mode: bool = True) -> "FusionModel":
+        """Modules frozen by ``model.freeze`` stay in eval mode (their normalisation statistics too)."""
+        super().train(mode)
+        for module in getattr(self, "frozen_modules", ()):
+            module.eval()
+        return self
+
     @property
     def modalities(self) -> list[str]:
         return list(self.encoders)

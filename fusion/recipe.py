@@ -37,7 +37,9 @@ DEFAULTS: dict[str, Any] = {
         "on_error": "fail",
         "modality_dropout": 0.0,
     },
-    "model": {"num_classes": None, "encoders": {}, "mixer": None, "head": {"name": "linear", "args": {}}},
+    "model": {
+        "num_classes": None, "encoders": {}, "mixer": None, "head": {"name": "linear", "args": {}}, "init": None, "freeze": [],
+    },
     "objective": {"name": "classify", "args": {}},
     "train": {
         "epochs": 10,
@@ -52,6 +54,7 @@ DEFAULTS: dict[str, Any] = {
         "checkpoint_every_steps": 0,
         "log_every": 10,
         "max_steps": 0,
+        "find_unused_parameters": False,
     },
     "eval": {"batch_size": 64, "split": None, "drop": [], "checkpoint": "best", "corruption": None},
 }
@@ -77,6 +80,8 @@ SCHEMA: dict[str, Any] = {
         "encoders": dict,
         "mixer": (f"{COMPONENT}:mixer"),
         "head": (f"{COMPONENT}:head?"),
+        "init": (dict, type(None)),
+        "freeze": list,
     },
     "objective": f"{COMPONENT}:objective",
     "train": {
@@ -105,6 +110,7 @@ SCHEMA: dict[str, Any] = {
         "checkpoint_every_steps": int,
         "log_every": int,
         "max_steps": int,
+        "find_unused_parameters": bool,
     },
     "eval": {
         "batch_size": int,

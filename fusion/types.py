@@ -128,7 +128,15 @@ class HeadSpec(ComponentSpec):
 
 @dataclass(frozen=True)
 class ObjectiveSpec(ComponentSpec):
-    """An objective: ``factory(**args) -> nn.Module`` whose ``forward(model, batch)`` gives (loss, outputs)."""
+    """An objective: ``factory(**args) -> nn.Module`` whose ``forward(model, batch)`` gives (loss, outputs).
+
+    ``outputs`` is ``{"logits": tensor | None, "logs": {name: scalar tensor}}``. Optional methods the
+    trainer calls when present (self-supervised methods need them):
+    ``param_groups(model, weight_decay) -> list[dict]`` (weight-decay exclusion, layer-wise lr decay),
+    ``on_epoch_start(model, epoch)`` (prototype refresh, schedule switches) and
+    ``on_step_end(model, step)`` after each optimiser step (EMA teachers, queues). The objective's
+    own parameters and buffers are trained, synchronised and checkpointed with the model.
+    """
 
 
 @dataclass(frozen=True)

@@ -121,9 +121,16 @@ def num_classes_of(recipe: dict, dataset) -> int:
 
 
 def build_train_module(recipe: dict, registry: Registry, num_classes: int) -> TrainModule:
+    from fusion.train.init import apply_freeze, apply_init
+
     model = build_model(recipe, registry, num_classes)
     _, objective = _build(registry, "objective", recipe["objective"], "objective")
-    return TrainModule(model, objective)
+    module = TrainModule(model, objective)
+    if recipe["model"].get("init"):
+        apply_init(module, recipe["model"]["init"])
+    if recipe["model"].get("freeze"):
+        apply_freeze(model, recipe["model"]["freeze"])
+    return module
 
 
 @dataclass

@@ -151,6 +151,9 @@ class Trainer:
         for target in (self.sampler, self.built.train_set, self.train_loader, loader):
             target.set_epoch(epoch)
         self.module.train()
+        objective = acc.unwrap_model(self.module).objective
+        if hasattr(objective, "on_epoch_start"):
+            objective.on_epoch_start(acc.unwrap_model(self.module).model, epoch)
         bar = tqdm(
             total=len(self.train_loader), initial=state["batch_in_epoch"], desc=f"epoch {epoch + 1}/{cfg['epochs']}",
             disable=not (self.progress and acc.is_main_process and sys.stderr.isatty()), leave=False,
@@ -168,6 +171,8 @@ class Trainer:
                 self.optimizer.step()
                 if acc.sync_gradients:
                     self.schedule.step()
+                    if hasattr(objective, "on_step_end"):  # EMA teachers, queues, schedule switches
+                        objective.on_step_end(acc.unwrap_model(self.module).model, state["global_step"] + 1)
                 self.optimizer.zero_grad()
             state["batch_in_epoch"] += 1
             state["global_step"] += int(acc.sync_gradients)

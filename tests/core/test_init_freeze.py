@@ -1,0 +1,68 @@
+"""Multi-stage recipes: ``model.init`` loads an earlier run's weights, ``model.freeze`` fixes modules."""
+
+import copy
+
+import pytest
+import torch
+
+from fusion.errors import RecipeError
+from fusion.recipe import from_dict
+from fusion.train.build import build_all
+from fusion.train.trainer import Trainer
+
+
+def test_init_loads_encoder_and_freeze_keeps_it_fixed(toy_recipe, tmp_path):
+    toy_recipe["train"]["epochs"] = 1
+    first = from_dict(copy.deepcopy(toy_recipe))
+    Trainer(first, tmp_path / "stage1", progress=False).fit()
+    stage1 = build_all(first).module
+    from fusion.train.eval_run import load_weights
+    from fusion.train.checkpoint import find_checkpoint
+
+    load_weights(stage1, find_checkpoint(tmp_path / "stage1", "best"))
+
+    second = copy.deepcopy(toy_recipe)
+    second["model"]["init"] = {"checkpoint": str(tmp_path / "stage1"), "keys": "model.encoders."}
+    second["model"]["freeze"] = ["encoders"]
+    recipe = from_dict(second)
+    module = build_all(recipe).module
+    before = {k: v.clone() for k, v in module.model.encoders.state_dict().items()}
+    for key, value in before.items():
+        assert torch.equal(value, stage1.model.encoders.state_dict()[key]), key
+    assert all(not p.requires_grad for p in module.model.encoders.parameters())
+    module.train()
+    assert not any(m.training for m in module.model.encoders.modules())
+
+    Trainer(recipe, tmp_path / "stage2", progress=False).fit()
+    after = build_all(recipe).module
+    load_weights(after, find_checkpoint(tmp_path / "stage2", "last"))
+    for key, value in before.items():
+        assert torch.equal(value, after.model.encoders.state_dict()[key]), key
+
+
+def test_init_errors_name_the_problem(toy_recipe, tmp_path):
+    raw = toy_recipe
+    raw["model"]["init"] = {"checkpoint": str(tmp_path / "nowhere")}
+    with pytest.raises(RecipeError, match="nowhere.*previous stage"):
+        build_all(from_dict(raw))
+    raw["model"]["init"] = {"checkpoint": str(tmp_path), "bogus": 1}
+    with pytest.raises(RecipeError, match="unknown key 'bogus'"):
+        build_all(from_dict(raw))
+    raw["model"]["init"] = None
+    raw["model"]["freeze"] = ["encoders.nope"]
+    with pytest.raises(RecipeError, match="no module 'encoders.nope'"):
+        build_all(from_dict(raw))
+
+
+def test_objective_lifecycle_hooks_are_called(toy_recipe, tmp_path):
+    toy_recipe["objective"] = {"name": "toy_counting"}
+    toy_recipe["train"]["epochs"] = 2
+    recipe = from_dict(copy.deepcopy(toy_recipe))
+    Trainer(recipe, tmp_path / "run", progress=False).fit()
+    from fusion.train.checkpoint import find_checkpoint
+    from fusion.train.eval_run import load_weights
+
+    module = build_all(recipe).module
+    load_weights(module, find_checkpoint(tmp_path / "run", "last"))
+    assert int(module.objective.epochs_started) == 2
+    assert int(module.objective.steps_seen) == 2 * 48 // 8  # one call per optimiser step
