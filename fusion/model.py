@@ -26,7 +26,7 @@ class FusionModel(nn.Module):
         self.mixer = mixer
         self.head = head
 
-    def train(self, mode: bool = True) -> "FusionModel":
+    def train(self, mode: bool = True) -> FusionModel:
         """Modules frozen by ``model.freeze`` stay in eval mode (their normalisation statistics too)."""
         super().train(mode)
         for module in getattr(self, "frozen_modules", ()):

@@ -7,6 +7,7 @@ depend on the built-in plugins' models or on SynthAct.
 from __future__ import annotations
 
 import os
+import signal
 import time
 
 import numpy as np
@@ -22,7 +23,7 @@ class ToyDataset(Dataset):
 
     def __init__(self, split: str = "train", size: int = 64, classes: int = 4, frames: int = 8, seed: int = 0,
                  missing_every: int = 0, test_size: int | None = None, delay: float = 0.0,
-                 fail_on_rank: int | None = None):
+                 fail_on_rank: int | None = None, die_on_index: int | None = None):
         offset = 0 if split == "train" else 10_000
         size = test_size if split != "train" and test_size else size
         rng = np.random.default_rng(seed + offset)
@@ -31,12 +32,14 @@ class ToyDataset(Dataset):
         self.data[:, 0, :, 0, 0] += self.labels[:, None] - classes / 2
         self.num_classes, self.class_names = classes, [f"class{i}" for i in range(classes)]
         self.missing_every = missing_every
-        self.delay, self.fail_on_rank = delay, fail_on_rank
+        self.delay, self.fail_on_rank, self.die_on_index = delay, fail_on_rank, die_on_index
 
     def __len__(self):
         return len(self.labels)
 
     def __getitem__(self, i):
+        if i == self.die_on_index and torch.utils.data.get_worker_info() is not None:
+            os.kill(os.getpid(), signal.SIGKILL)  # a decoder segfault / OOM kill, as the loader sees it
         if self.delay:
             time.sleep(self.delay)
         if self.fail_on_rank is not None and int(os.environ.get("RANK", "0")) == self.fail_on_rank:

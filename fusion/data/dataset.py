@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from torch.utils.data import Dataset
 
+from fusion.data.workers import WorkerTracker
 from fusion.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,7 @@ class RecipeDataset(Dataset):
         self.seed, self.on_error, self.modality_dropout = seed, on_error, modality_dropout
         self.drop = set(drop)
         self.epoch = 0
+        self.tracker = WorkerTracker()
 
     def __len__(self) -> int:
         return len(self.base)
@@ -44,7 +46,22 @@ class RecipeDataset(Dataset):
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
+    def sample_id(self, index: int) -> str:
+        """The dataset's id of sample ``index`` (its ``meta['id']``) for error messages, or the index."""
+        finder = getattr(self.base, "sample_id", None)
+        try:
+            return str(finder(index)) if callable(finder) else str(self.base[index]["meta"]["id"])
+        except Exception:  # the sample itself may be what is broken
+            return f"#{index}"
+
     def __getitem__(self, index: int) -> dict | None:
+        self.tracker.start(index)
+        try:
+            return self._load(index)
+        finally:
+            self.tracker.finish()
+
+    def _load(self, index: int) -> dict | None:
         rng = np.random.default_rng([self.seed, self.epoch, int(index)])
         try:
             sample = self.base[index]

@@ -8,6 +8,7 @@ import numpy as np
 import torch
 from accelerate import Accelerator
 
+from fusion.data.workers import guard_workers
 from fusion.metrics import classification_report
 
 
@@ -20,7 +21,7 @@ def predict(accelerator: Accelerator, model, loader) -> tuple[torch.Tensor, torc
     was_training = model.training
     model.eval()
     scores, labels, indices = [], [], []
-    for batch in loader:
+    for batch in guard_workers(loader, getattr(loader, "dataset", None)):
         logits = model(batch).logits.float()
         logits, label, index = accelerator.gather_for_metrics((logits, batch["label"], batch["index"]))
         scores.append(logits.cpu())

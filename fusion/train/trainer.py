@@ -21,6 +21,7 @@ import torch
 from accelerate.utils import set_seed
 from tqdm import tqdm
 
+from fusion.data.workers import guard_workers
 from fusion.errors import TrainingError
 from fusion.model import count_parameters
 from fusion.recipe import dump_recipe
@@ -161,7 +162,7 @@ class Trainer:
         if state["batch_in_epoch"] == 0:
             state.update(loss_sum=0.0, loss_count=0)
         seen, skipped, tic = 0, 0, time.time()
-        for batch in loader:
+        for batch in guard_workers(loader, self.built.train_set):
             with acc.accumulate(self.module):
                 loss, outputs = self.module(batch)
                 self._check_step(loss)

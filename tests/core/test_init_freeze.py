@@ -16,8 +16,8 @@ def test_init_loads_encoder_and_freeze_keeps_it_fixed(toy_recipe, tmp_path):
     first = from_dict(copy.deepcopy(toy_recipe))
     Trainer(first, tmp_path / "stage1", progress=False).fit()
     stage1 = build_all(first).module
-    from fusion.train.eval_run import load_weights
     from fusion.train.checkpoint import find_checkpoint
+    from fusion.train.eval_run import load_weights
 
     load_weights(stage1, find_checkpoint(tmp_path / "stage1", "best"))
 
