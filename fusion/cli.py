@@ -103,11 +103,30 @@ def _relaunch_with_torchrun(processes: int) -> int:
 
 
 def cmd_eval(args) -> int:
+    if args.protocol:
+        return _eval_protocol(args)
     from fusion.train.eval_run import evaluate_run
 
     report = evaluate_run(Path(args.run_dir), args.checkpoint, args.overrides)
     print(f"top-1 {report['top1']:.4f}  top-5 {report['top5']:.4f}  on {report['count']} samples "
           f"({report['checkpoint']}) -> {report['output']}")
+    return 0
+
+
+def _eval_protocol(args) -> int:
+    """``fusion eval RUN --protocol linear|knn|finetune|semi|fewshot``: see :mod:`fusion.train.protocols`."""
+    from fusion.train.protocols import ProtocolOptions, run_protocol
+
+    given = {k: getattr(args, k) for k in ("epochs", "lr", "weight_decay", "classes", "modality")
+             if getattr(args, k) is not None}
+    opts = ProtocolOptions(checkpoint=args.checkpoint, init=args.init, batch_size=args.batch_size, head=args.head,
+                           k=args.k, temperature=args.temperature, fraction=args.fraction, balanced=args.balanced,
+                           seeds=args.seeds, mode=args.mode, layer_decay=args.layer_decay,
+                           label_smoothing=args.label_smoothing, warmup_epochs=args.warmup_epochs, shots=args.shots,
+                           episodes=args.episodes, **given)
+    result = run_protocol(Path(args.run_dir), args.protocol, opts, args.overrides)
+    extra = f" ± {result['top1_std']:.4f}" if "top1_std" in result else ""
+    print(f"{args.protocol} ({args.init}) top-1 {result['top1']:.4f}{extra} -> {result['output']}")
     return 0
 
 
@@ -141,6 +160,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir")
     p.add_argument("overrides", nargs="*", help="e.g. eval.split=test eval.drop=[depth]")
     p.add_argument("--checkpoint", choices=["best", "last"], default=None)
+    p.add_argument("--protocol", choices=["linear", "knn", "finetune", "semi", "fewshot"],
+                   help="representation evaluation of the run's encoder instead of its classifier")
+    p.add_argument("--init", choices=["checkpoint", "random"], default="checkpoint",
+                   help="random: the same architecture untrained (the baseline)")
+    p.add_argument("--modality", help="encoder to evaluate (default: the first)")
+    p.add_argument("--epochs", type=int, help="linear/finetune/semi epochs (default 100)")
+    p.add_argument("--lr", type=float, help="linear 0.1, finetune 5e-4 by default")
+    p.add_argument("--weight-decay", type=float, help="linear 0, finetune 0.05 by default")
+    p.add_argument("--batch-size", type=int, default=128, help="linear probe batch")
+    p.add_argument("--head", choices=["bn_linear", "linear"], default="bn_linear", help="linear probe head")
+    p.add_argument("--k", type=int, default=1, help="kNN neighbours (1: 1-NN)")
+    p.add_argument("--temperature", type=float, default=0.0, help="kNN weight exp(sim/T); 0: plain votes")
+    p.add_argument("--fraction", type=float, default=0.01, help="semi: labelled fraction (0.01, 0.1)")
+    p.add_argument("--balanced", action="store_true", help="semi: class-balanced subset (default random)")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0], help="semi: subset seeds (mean reported)")
+    p.add_argument("--mode", choices=["finetune", "linear"], default="finetune", help="semi: what trains")
+    p.add_argument("--layer-decay", type=float, default=0.8, help="finetune: layer-wise lr decay")
+    p.add_argument("--label-smoothing", type=float, default=0.1, help="finetune: label smoothing")
+    p.add_argument("--warmup-epochs", type=float, default=5.0, help="finetune: warm-up epochs")
+    p.add_argument("--shots", type=int, default=1, help="fewshot: labelled samples per class")
+    p.add_argument("--episodes", type=int, default=20, help="fewshot: episodes averaged")
+    p.add_argument("--classes", type=int, nargs="+", help="fewshot: held-out class ids (default: second half)")
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("plugin", help="plugin authoring")
@@ -171,7 +212,13 @@ def _data_commands(sub) -> None:
     add_commands(sub)
 
 
-_EXTENSIONS = [_profile_commands, _data_commands]
+def _bench_commands(sub) -> None:
+    from fusion.bench.bench_cli import add_commands
+
+    add_commands(sub)
+
+
+_EXTENSIONS = [_profile_commands, _bench_commands, _data_commands]
 
 
 def main(argv: list[str] | None = None) -> int:

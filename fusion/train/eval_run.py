@@ -32,7 +32,8 @@ def load_weights(module, checkpoint_path: Path) -> None:
         )
 
 
-def evaluate_run(run_dir: Path, which: str | None = None, overrides=()) -> dict:
+def evaluate_run(run_dir: Path, which: str | None = None, overrides=(), tag: str | None = None) -> dict:
+    """Evaluate a run's checkpoint under ``overrides``; results go to ``eval-TAG.json`` (TAG defaults to a time stamp)."""
     recipe_path = run_dir / "recipe.yaml"
     if not recipe_path.is_file():
         raise FusionError(f"{run_dir} is not a run directory: no recipe.yaml")
@@ -50,7 +51,7 @@ def evaluate_run(run_dir: Path, which: str | None = None, overrides=()) -> dict:
     loader = build_loader(recipe, built.test_set, built.collator, False, recipe["eval"]["batch_size"])
     model, loader = accelerator.prepare(built.module.model, loader)
     report, predictions = evaluate(accelerator, model, loader, built.num_classes)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
+    stamp = tag or time.strftime("%Y%m%d-%H%M%S")
     out = run_dir / f"eval-{stamp}.json"
     result = {k: report[k] for k in ("top1", "top5", "mean_class_accuracy", "per_class", "count", "confusion")}
     result.update(checkpoint=str(path), overrides=list(overrides), output=str(out))
