@@ -44,7 +44,10 @@ class RecipeDataset(Dataset):
         return len(self.base)
 
     def set_epoch(self, epoch: int) -> None:
+        """Seeds the transforms; readers that sample frames themselves get the epoch too."""
         self.epoch = epoch
+        if hasattr(self.base, "set_epoch"):
+            self.base.set_epoch(epoch)
 
     def sample_id(self, index: int) -> str:
         """The dataset's id of sample ``index`` (its ``meta['id']``) for error messages, or the index."""

@@ -17,7 +17,7 @@ benchmarks keep two persons. Two rules, both keyed by the integer body ID:
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

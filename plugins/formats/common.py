@@ -1,21 +1,27 @@
-"""What every format reader shares: the dataset base class, per-sample info, and array checks.
+"""What every format reader shares: the dataset base class, per-sample info, array checks, ``scan``.
 
 Readers raise :class:`fusion.errors.DataError` for anything wrong with a file, always naming the
 file and what was expected, so ``fusion data check`` can list every bad file and a recipe's
 ``data.on_error: skip`` can drop bad samples. Checks live here so each reader words them alike.
+
+Problems with the whole source (a missing directory, a pickle without ``annotations``) fail when
+the dataset is built; problems of one sample (a truncated file, NaN joints) fail when that sample
+is read, so :func:`scan` can list every bad sample of a split.
 """
 
 from __future__ import annotations
 
+import json
 import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 from torch.utils.data import Dataset
 
-from fusion.errors import DataError, RecipeError
+from fusion.errors import DataError, FusionError, RecipeError
 
 
 @dataclass(frozen=True)
@@ -76,8 +82,50 @@ class FormatDataset(Dataset):
     def load(self, index: int) -> dict:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def check(self, progress: Callable[[int, int], None] | None = None) -> list[tuple[str, str]]:
+        """Read every sample as training would; ``(sample id, message)`` for each one that fails.
+
+        Videos are decoded at the frames the split would sample, not in full, so a file that is
+        corrupt only elsewhere can pass. ``progress(done, total)`` is called after each sample.
+        """
+        problems = []
+        for index, info in enumerate(self.infos):
+            try:
+                self.load(index)
+            except Exception as exc:  # every failure is reported, not only DataError
+                problems.append((info.id, error_message(exc)))
+            if progress is not None:
+                progress(index + 1, len(self.infos))
+        return problems
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(samples={len(self)}, classes={self.num_classes})"
+
+
+def error_message(exc: BaseException) -> str:
+    """A DataError's own message; other exceptions prefixed with their type (they signal a reader bug)."""
+    return str(exc) if isinstance(exc, FusionError) else f"{type(exc).__name__}: {exc}"
+
+
+def scan(dataset, progress: Callable[[int, int], None] | None = None) -> list[tuple[str, str]]:
+    """Every bad sample of ``dataset`` as ``(sample id or index, message)``; empty when all samples load.
+
+    The entry point of ``fusion data check``. ``dataset`` may be a format reader (its ``check``
+    is used), a :class:`fusion.data.RecipeDataset` (its base is scanned, transforms are not run)
+    or any indexable dataset, whose items are loaded one by one.
+    """
+    base = getattr(dataset, "base", dataset)
+    if callable(getattr(base, "check", None)):
+        return base.check(progress)
+    problems = []
+    for index in range(len(base)):
+        try:
+            base[index]
+        except Exception as exc:
+            problems.append((f"sample {index}", error_message(exc)))
+        if progress is not None:
+            progress(index + 1, len(base))
+    return problems
 
 
 # --------------------------------------------------------------------------------------------
@@ -119,6 +167,14 @@ def read_text(path: Path) -> str:
         raise DataError(f"{path}: not a text file ({exc.reason} at byte {exc.start})") from None
     except OSError as exc:
         raise DataError(f"{path}: cannot read: {exc.strerror or exc}") from None
+
+
+def read_json(path: Path) -> Any:
+    """The file's JSON value; malformed JSON is a DataError with the line and column."""
+    try:
+        return json.loads(read_text(path))
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{path}: malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
 
 
 def check_finite(array: np.ndarray, path: str | Path, what: str) -> np.ndarray:

@@ -154,6 +154,12 @@ def _parse_joint_rows(lines: _Lines, starts: list[int], num_joints: int) -> np.n
         raise  # pragma: no cover - _raise_bad_joint_row always raises
     if array.ndim != 2 or array.shape[1] != JOINT_TOKENS:
         _raise_bad_joint_row(lines, starts, num_joints)
+    finite = np.isfinite(array).all(axis=1)
+    if not finite.all():
+        row = int(np.argmin(finite))
+        line = starts[row // num_joints] + row % num_joints
+        raise lines.error(line, "finite joint values (no NaN/inf)", f"{int((~finite).sum())} such row(s), "
+                                f"this one {lines.lines[line].strip()[:80]!r}")
     return array.reshape(len(starts), num_joints, JOINT_TOKENS)
 
 

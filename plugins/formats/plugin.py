@@ -1,3 +1,36 @@
-"""Readers for real dataset formats (NTU RGB+D, PySKL pickles, Kinetics-skeleton, NW-UCLA, PKU-MMD)."""
+"""The formats plugin: readers of the real datasets' release formats, registered as datasets.
+
+Each factory is the reader class itself, so a recipe's ``data.dataset.args`` are checked against
+its typed arguments. Every reader yields Sample dicts (DESIGN.md section 3), raises
+:class:`fusion.errors.DataError` naming the file for bad data, and has ``check()`` for
+``fusion data check`` (see :func:`fusion_plugins.formats.common.scan`).
+"""
 
 from __future__ import annotations
+
+from fusion.hookspecs import hookimpl
+from fusion.types import DatasetSpec
+from fusion_plugins.formats.kinetics import KineticsSkeleton
+from fusion_plugins.formats.ntu_dataset import NtuRgbd
+from fusion_plugins.formats.nwucla import NwUcla
+from fusion_plugins.formats.pkummd import PkuMmd
+from fusion_plugins.formats.pyskl import PoseAnnotations
+from fusion_plugins.formats.stgcn import CtrgcnNpz, StgcnArrays
+
+#: Registry name → (reader class, one-line doc).
+READERS = {
+    "ntu": (NtuRgbd, "NTU RGB+D 60/120 release folders (.skeleton, RGB video, masked depth PNG, point cloud) "
+                     "joined by sample name; xsub/xview/xset splits"),
+    "pose_pickle": (PoseAnnotations, "PySKL / MMAction2 annotation pickle (2D keypoints + scores or 3D), "
+                                     "split table inside"),
+    "stgcn_npy": (StgcnArrays, "st-gcn packed (N, C, T, V, M) .npy + (names, labels) pickle"),
+    "ctrgcn_npz": (CtrgcnNpz, "CTR-GCN packed .npz (x_train/y_train/x_test/y_test)"),
+    "kinetics_skeleton": (KineticsSkeleton, "Kinetics-skeleton, st-gcn's OpenPose-18 JSON release"),
+    "nw_ucla": (NwUcla, "NW-UCLA JSON skeletons (CTR-GCN form); views 1, 2 train, view 3 tests"),
+    "pku_mmd": (PkuMmd, "PKU-MMD skeleton sequences cut into clips by the label intervals"),
+}
+
+
+@hookimpl
+def fusion_add_datasets():
+    return [DatasetSpec(name=name, factory=cls, modalities=cls.provides, doc=doc) for name, (cls, doc) in READERS.items()]

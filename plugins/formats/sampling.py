@@ -17,17 +17,19 @@ from __future__ import annotations
 
 import numpy as np
 
+from fusion_plugins.rgb.transforms import uniform_sample_indices
+
 SAMPLINGS = ("uniform", "clip")
 
 
 def uniform_indices(total: int, num: int, rng: np.random.Generator | None = None) -> np.ndarray:
-    edges = np.linspace(0.0, float(total), num + 1)
-    start, length = edges[:-1], np.diff(edges)
-    offset = rng.random(num) if rng is not None else np.full(num, 0.5)
-    return np.minimum(np.floor(start + offset * length).astype(np.int64), total - 1)
+    """One frame per equal segment: a random position in training, the centre in testing."""
+    offsets = rng.random(num) if rng is not None else np.full(num, 0.5)
+    return uniform_sample_indices(total, num, offsets)
 
 
 def clip_indices(total: int, num: int, stride: int = 1, rng: np.random.Generator | None = None) -> np.ndarray:
+    """``num`` frames ``stride`` apart from a random (training) or centred (testing) start."""
     span = (num - 1) * stride + 1
     room = max(total - span, 0)
     start = int(rng.integers(room + 1)) if rng is not None else room // 2

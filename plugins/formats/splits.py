@@ -15,9 +15,9 @@ list serves both benchmarks. Split names given to a dataset may be ``train``/``t
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
 
 from fusion.errors import DataError, RecipeError
 
