@@ -53,7 +53,11 @@ class FusionModel(nn.Module):
         logits = mixed.logits
         if self.head is not None and mixed.fused is not None:
             logits = self.head(mixed.fused)
-        return ModelOutput(logits=logits, fused=mixed.fused, features=features, aux=mixed.aux)
+        aux = dict(mixed.aux)
+        encoder_losses = {f"{m}.{name}": term for m, f in features.items() for name, term in (f.aux.get("losses") or {}).items()}
+        if encoder_losses:  # e.g. Hyper-GCN's divergence loss: objectives add every aux['losses'] term
+            aux["losses"] = {**aux.get("losses", {}), **encoder_losses}
+        return ModelOutput(logits=logits, fused=mixed.fused, features=features, aux=aux)
 
 
 def _build(registry: Registry, kind: str, block: dict, key: str, *positional, **framework_kwargs):

@@ -2,6 +2,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 TESTS = Path(__file__).parent
 ROOT = TESTS.parent
@@ -19,3 +20,12 @@ def toy_recipe():
         "train": {"epochs": 3, "batch_size": 8, "optimizer": {"name": "sgd", "lr": 0.05}, "log_every": 2},
         "eval": {"batch_size": 16},
     }
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """Tiny models run fastest on one thread, and a shared CPU makes two threads wait on each other."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

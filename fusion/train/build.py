@@ -62,7 +62,9 @@ def build_dataset(recipe: dict, registry: Registry, phase: str, split: str | Non
     if phase == "test" and recipe["eval"].get("corruption"):
         from fusion.data.corruption import corruption_transform
 
-        transforms.insert(0, corruption_transform(recipe["eval"]["corruption"]))
+        # last, so frames are dropped from what the model sees (samplers that crop valid frames
+        # would otherwise cut the corrupted frames away)
+        transforms.append(corruption_transform(recipe["eval"]["corruption"]))
     return RecipeDataset(
         build_base_dataset(recipe, registry, split),
         modalities_of(recipe),

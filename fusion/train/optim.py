@@ -27,6 +27,9 @@ def build_optimizer(module: nn.Module, cfg: dict) -> torch.optim.Optimizer:
         module, cfg["weight_decay"]
     )
     name, lr = cfg["name"], cfg["lr"]
+    for group in groups:  # layer-wise lr decay and the like: a group may scale the base lr
+        if "lr_scale" in group:
+            group["lr"] = lr * group["lr_scale"]
     if name == "sgd":
         return torch.optim.SGD(groups, lr=lr, momentum=cfg["momentum"], nesterov=cfg["nesterov"])
     betas = tuple(cfg.get("betas") or (0.9, 0.999))

@@ -8,7 +8,7 @@ only assemble them in the papers' order, so parameter counts match the official 
 
 from __future__ import annotations
 
-from typing import Sequence, Union
+from collections.abc import Sequence
 
 import torch
 from torch import nn
@@ -19,7 +19,7 @@ from fusion.types import Features
 from .layouts import SkeletonLayout
 
 #: A multi-scale TCN branch: ``(kernel, dilation)``, ``"max"`` (3×1 max-pool) or ``"1x1"``.
-Branch = Union[tuple[int, int], str]
+Branch = tuple[int, int] | str
 
 
 def check_input(
@@ -96,6 +96,21 @@ def residual(in_channels: int, out_channels: int, stride: int = 1, enabled: bool
     if in_channels == out_channels and stride == 1:
         return nn.Identity()
     return TemporalConv(in_channels, out_channels, kernel_size=1, stride=stride)
+
+
+class GCNBlock(nn.Module):
+    """``ReLU(tcn(gcn(x)) + residual(x))``: the block CTR-GCN and ST-GCN++ share (their units differ).
+
+    ``residual`` follows :func:`residual` (off in a network's first block).
+    """
+
+    def __init__(self, gcn: nn.Module, tcn: nn.Module, residual: nn.Module):
+        super().__init__()
+        self.gcn, self.tcn, self.residual = gcn, tcn, residual
+        self.relu = nn.ReLU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.relu(self.tcn(self.gcn(x)) + self.residual(x))
 
 
 class GraphConv(nn.Module):

@@ -12,14 +12,14 @@ and 2, max-pool, 1×1), and the block adds its own residual (off in block 1). Th
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn
 
 from fusion.types import Features
 
-from .blocks import DataNorm, MultiScaleTemporalConv, check_input, joint_features, residual, select_config
+from .blocks import DataNorm, GCNBlock, MultiScaleTemporalConv, check_input, joint_features, residual, select_config
 from .layouts import get_layout
 
 CONFIGS: dict[str, dict] = {
@@ -76,19 +76,16 @@ class CTRGCUnit(nn.Module):
         return self.relu(self.bn(y) + self.down(x))
 
 
-class CTRGCNBlock(nn.Module):
+class CTRGCNBlock(GCNBlock):
     """``TCN_GCN_unit``: ``ReLU(MS-TCN(unit_gcn(x)) + residual(x))``."""
 
     def __init__(self, in_channels: int, out_channels: int, adjacency: torch.Tensor, stride: int = 1,
                  use_residual: bool = True):
-        super().__init__()
-        self.gcn = CTRGCUnit(in_channels, out_channels, adjacency)
-        self.tcn = MultiScaleTemporalConv(out_channels, out_channels, TCN_BRANCHES, stride=stride, branch_norm=True)
-        self.residual = residual(in_channels, out_channels, stride, use_residual)
-        self.relu = nn.ReLU()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.relu(self.tcn(self.gcn(x)) + self.residual(x))
+        super().__init__(
+            CTRGCUnit(in_channels, out_channels, adjacency),
+            MultiScaleTemporalConv(out_channels, out_channels, TCN_BRANCHES, stride=stride, branch_norm=True),
+            residual(in_channels, out_channels, stride, use_residual),
+        )
 
 
 class CTRGCN(nn.Module):

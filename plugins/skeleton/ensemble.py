@@ -7,7 +7,7 @@ its own run; the reported accuracy is that of ``Σ_s w_s · scores_s``. Weights 
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 

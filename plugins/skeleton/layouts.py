@@ -21,8 +21,8 @@ Graph matrices follow the references exactly (see :meth:`SkeletonLayout.partitio
 from __future__ import annotations
 
 import difflib
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 

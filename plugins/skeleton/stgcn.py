@@ -10,7 +10,7 @@ is off in block 1, and ``ReLU(tcn + residual)``. The official head (global pool,
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn

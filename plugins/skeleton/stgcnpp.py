@@ -11,15 +11,23 @@ pyskl ``GCNHead`` (pool, mean over persons, FC 256 → classes) is the framework
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn
 
 from fusion.types import Features
 
-from .blocks import (DataNorm, GraphConv, MultiScaleTemporalConv, check_input, joint_features, residual,
-                     select_config)
+from .blocks import (
+    DataNorm,
+    GCNBlock,
+    GraphConv,
+    MultiScaleTemporalConv,
+    check_input,
+    joint_features,
+    residual,
+    select_config,
+)
 from .layouts import get_layout
 
 CONFIGS: dict[str, dict] = {
@@ -47,20 +55,17 @@ class AdaptiveGraphConv(nn.Module):
         return self.relu(self.bn(self.conv(x, self.A)) + self.down(x))
 
 
-class STGCNPPBlock(nn.Module):
+class STGCNPPBlock(GCNBlock):
     """``ReLU(mstcn(unit_gcn(x)) + residual(x))``."""
 
     def __init__(self, in_channels: int, out_channels: int, adjacency: torch.Tensor, stride: int = 1,
                  dropout: float = 0.0, use_residual: bool = True):
-        super().__init__()
-        self.gcn = AdaptiveGraphConv(in_channels, out_channels, adjacency)
-        self.tcn = MultiScaleTemporalConv(out_channels, out_channels, TCN_BRANCHES, stride=stride, branch_norm=False,
-                                          split="remainder_first", fuse=True, dropout=dropout)
-        self.residual = residual(in_channels, out_channels, stride, use_residual)
-        self.relu = nn.ReLU()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.relu(self.tcn(self.gcn(x)) + self.residual(x))
+        super().__init__(
+            AdaptiveGraphConv(in_channels, out_channels, adjacency),
+            MultiScaleTemporalConv(out_channels, out_channels, TCN_BRANCHES, stride=stride, branch_norm=False,
+                                   split="remainder_first", fuse=True, dropout=dropout),
+            residual(in_channels, out_channels, stride, use_residual),
+        )
 
 
 class STGCNPP(nn.Module):

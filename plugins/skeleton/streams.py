@@ -19,7 +19,8 @@ channel is the mean of its two joints' scores; a motion's is the mean of the sco
 
 from __future__ import annotations
 
-from typing import Sequence, TypeVar
+from collections.abc import Sequence
+from typing import TypeVar
 
 import numpy as np
 import torch

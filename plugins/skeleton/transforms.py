@@ -12,7 +12,7 @@ The channel convention: ``score=True`` means the last channel is a detector conf
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

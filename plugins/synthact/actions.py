@@ -8,8 +8,8 @@ a time-reversed pair (sit down / stand up) needs temporal order.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 

@@ -45,7 +45,7 @@ class Subjects:
     skin: np.ndarray  # (S, 3)
     shoes: np.ndarray  # (S, 3)
 
-    def take(self, index: np.ndarray) -> "Subjects":
+    def take(self, index: np.ndarray) -> Subjects:
         """The subjects at ``index`` (one row per sample or performance)."""
         return Subjects(
             height=self.height[index],

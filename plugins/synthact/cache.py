@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
@@ -48,7 +48,13 @@ class ArrayCache:
 
     def load(self, name: str) -> np.ndarray:
         """The array memory-mapped read-only (no pickle)."""
-        return np.load(self.path(name), mmap_mode="r", allow_pickle=False)
+        path = self.path(name)
+        try:
+            return np.load(path, mmap_mode="r", allow_pickle=False)
+        except (OSError, ValueError, EOFError) as exc:
+            raise DataError(
+                f"synthact cache file {path} is unreadable ({exc}); delete the folder {self.folder} to regenerate it"
+            ) from exc
 
     def save(self, name: str, array: np.ndarray) -> None:
         with self._atomic(self.path(name)) as tmp:

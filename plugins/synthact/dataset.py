@@ -62,6 +62,10 @@ class SynthAct(Dataset):
         """Labels of this split, in item order (for samplers and class statistics)."""
         return self.index.label[self.indices]
 
+    def sample_id(self, item: int) -> str:
+        """The NTU-style name of item ``item`` (what error reports and written files use)."""
+        return self.index.sample_id(int(self.indices[item]))
+
     def __getitem__(self, item: int) -> dict:
         i = int(self.indices[item])
         camera = self.cameras[int(self.index.camera[i])]

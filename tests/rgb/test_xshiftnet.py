@@ -3,7 +3,14 @@
 import pytest
 import torch
 
-from fusion_plugins.rgb.encoders.xshiftnet import POSE_SMALL, RGB_SMALL, ShiftBlock, se_width, xshiftnet_pose, xshiftnet_rgb
+from fusion_plugins.rgb.encoders.xshiftnet import (
+    POSE_SMALL,
+    RGB_SMALL,
+    ShiftBlock,
+    se_width,
+    xshiftnet_pose,
+    xshiftnet_rgb,
+)
 
 
 def trainable(model) -> int:

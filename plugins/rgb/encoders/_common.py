@@ -13,9 +13,14 @@ from collections.abc import Mapping
 import torch
 from torch import nn
 
+from fusion.errors import RecipeError
 from fusion.types import Features
 
 log = logging.getLogger(__name__)
+
+
+class PretrainedNotFound(RecipeError, FileNotFoundError):
+    """``pretrained`` is not a checkpoint file on disk (a URL, a hub name, a missing path)."""
 
 #: Features every video encoder in this package provides.
 VIDEO_PROVIDES = frozenset({"pooled", "frames", "volume"})
@@ -57,15 +62,16 @@ def load_local_checkpoint(model: nn.Module, path: str | os.PathLike) -> None:
     tensors whose shapes differ are skipped and reported.
 
     Raises:
-        FileNotFoundError: ``path`` is not a local file; weights are never downloaded.
+        PretrainedNotFound: ``path`` is not a local file; weights are never downloaded. It is a
+            :class:`RecipeError` (the CLI prints it as one sentence) and a ``FileNotFoundError``.
     """
     path = os.fspath(path)
     if "://" in path or not os.path.isfile(path):
-        raise FileNotFoundError(
+        raise PretrainedNotFound(
             f"pretrained={path!r} is not a local checkpoint file; Fusion never downloads weights. "
             "Download the checkpoint yourself and give its path (or pretrained: null to train from scratch)."
         )
-    state = {k.removeprefix("module."): v for k, v in _state_dict_of(torch.load(path, map_location="cpu")).items()}
+    state = {k.removeprefix("module."): v for k, v in _state_dict_of(torch.load(path, map_location="cpu", weights_only=True)).items()}
     own = model.state_dict()
     skipped = []
     for key, value in list(state.items()):
