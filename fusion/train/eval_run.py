@@ -32,12 +32,11 @@ def load_weights(module, checkpoint_path: Path) -> None:
         )
 
 
-def evaluate_run(run_dir: Path, which: str | None = None, overrides=(), tag: str | None = None) -> dict:
-    """Evaluate a run's checkpoint under ``overrides``; results go to ``eval-TAG.json`` (TAG defaults to a time stamp)."""
-    recipe_path = run_dir / "recipe.yaml"
-    if not recipe_path.is_file():
+def load_run(run_dir: Path, overrides=(), which: str | None = None, init: str = "checkpoint"):
+    """(recipe, built, checkpoint path) of a finished run, with weights loaded unless ``init='random'``."""
+    if not (run_dir / "recipe.yaml").is_file():
         raise FusionError(f"{run_dir} is not a run directory: no recipe.yaml")
-    raw = apply_overrides(read_yaml(recipe_path), overrides)
+    raw = apply_overrides(read_yaml(run_dir / "recipe.yaml"), overrides)
     source = raw.pop("source", None)
     recipe = from_dict(raw)
     recipe["source"] = source
@@ -45,9 +44,19 @@ def evaluate_run(run_dir: Path, which: str | None = None, overrides=(), tag: str
     path = ckpt.find_checkpoint(run_dir, which) or ckpt.find_checkpoint(run_dir, "last")
     if path is None:
         raise FusionError(f"{run_dir}: no complete checkpoint to evaluate")
-    accelerator = make_accelerator(recipe["train"]["precision"])
+    if init not in ("checkpoint", "random"):
+        raise FusionError(f"--init must be checkpoint or random, got {init!r}")
+    recipe["model"]["init"] = None  # the run's own weights replace any earlier stage's
     built = build_all(recipe)
-    load_weights(built.module, path)
+    if init == "checkpoint":
+        load_weights(built.module, path)
+    return recipe, built, path
+
+
+def evaluate_run(run_dir: Path, which: str | None = None, overrides=(), tag: str | None = None) -> dict:
+    """Evaluate a run's checkpoint under ``overrides``; results go to ``eval-TAG.json`` (TAG defaults to a time stamp)."""
+    recipe, built, path = load_run(run_dir, overrides, which)
+    accelerator = make_accelerator(recipe["train"]["precision"])
     loader = build_loader(recipe, built.test_set, built.collator, False, recipe["eval"]["batch_size"])
     model, loader = accelerator.prepare(built.module.model, loader)
     report, predictions = evaluate(accelerator, model, loader, built.num_classes)

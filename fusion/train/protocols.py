@@ -34,6 +34,7 @@ from torch import nn
 
 from fusion.errors import FusionError, RecipeError
 from fusion.metrics import topk_accuracy
+from fusion.train.eval_run import load_run  # noqa: F401  (re-exported for protocol users)
 
 PROTOCOLS = ("linear", "knn", "finetune", "semi", "fewshot")
 
@@ -178,30 +179,6 @@ def score_report(scores: torch.Tensor, labels: torch.Tensor) -> dict:
 # ---------------------------------------------------------------------------------------- runs
 
 
-def load_run(run_dir: Path, overrides=(), which: str | None = None, init: str = "checkpoint"):
-    """(recipe, built, checkpoint path) of a finished run, with weights loaded unless ``init='random'``."""
-    from fusion.recipe import apply_overrides, from_dict, read_yaml
-    from fusion.train import checkpoint as ckpt
-    from fusion.train.build import build_all
-    from fusion.train.eval_run import load_weights
-
-    if not (run_dir / "recipe.yaml").is_file():
-        raise FusionError(f"{run_dir} is not a run directory: no recipe.yaml")
-    raw = apply_overrides(read_yaml(run_dir / "recipe.yaml"), overrides)
-    source = raw.pop("source", None)
-    recipe = from_dict(raw)
-    recipe["source"] = source
-    which = which or recipe["eval"]["checkpoint"]
-    path = ckpt.find_checkpoint(run_dir, which) or ckpt.find_checkpoint(run_dir, "last")
-    if path is None:
-        raise FusionError(f"{run_dir}: no complete checkpoint to evaluate")
-    if init not in ("checkpoint", "random"):
-        raise RecipeError(f"--init must be checkpoint or random, got {init!r}")
-    recipe["model"]["init"] = None  # the run's own weights replace any earlier stage's
-    built = build_all(recipe)
-    if init == "checkpoint":
-        load_weights(built.module, path)
-    return recipe, built, path
 
 
 def encoder_modality(built, wanted: str | None) -> str:

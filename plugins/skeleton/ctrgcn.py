@@ -126,11 +126,12 @@ class CTRGCN(nn.Module):
         return joint_features(self.forward_map(x), x.shape[0], x.shape[4])
 
 
-def _init_weights(model: nn.Module) -> None:
-    """The official initialisation: kaiming (fan-out) convs with zero bias; BN γ = 1 except
-    ``unit_gcn.bn`` (γ = 1e-6, so each block starts close to its residual) and MS-TCN BNs ~ N(1, 0.02)."""
+def official_init(model: nn.Module, near_identity: tuple[type, ...] = ()) -> None:
+    """The official CTR-GCN initialisation: kaiming (fan-out) convs with zero bias; BN γ = 1; MS-TCN
+    BNs ~ N(1, 0.02); the output BN of each graph unit in ``near_identity`` γ = 1e-6, so each block
+    starts close to its residual (CTR-GCN's ``unit_gcn``, Hyper-GCN's M-HGC)."""
     for module in model.modules():
-        if isinstance(module, nn.Conv2d):
+        if isinstance(module, (nn.Conv1d, nn.Conv2d)):
             nn.init.kaiming_normal_(module.weight, mode="fan_out")
             nn.init.zeros_(module.bias)
         elif isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d)):
@@ -140,8 +141,12 @@ def _init_weights(model: nn.Module) -> None:
         if isinstance(module, MultiScaleTemporalConv):
             for bn in (m for m in module.modules() if isinstance(m, nn.BatchNorm2d)):
                 nn.init.normal_(bn.weight, 1.0, 0.02)
-        elif isinstance(module, CTRGCUnit):
+        elif near_identity and isinstance(module, near_identity):
             nn.init.constant_(module.bn.weight, 1e-6)
+
+
+def _init_weights(model: nn.Module) -> None:
+    official_init(model, (CTRGCUnit,))
 
 
 def ctrgcn(layout: str = "ntu25", in_channels: int = 3, config: str = "paper", channels: Sequence[int] | None = None,

@@ -70,7 +70,7 @@ class SkeletonTransformer(nn.Module):
             Block(dim, heads, mlp_ratio, qkv_bias=True, drop_path=rate, norm_layer=nn.LayerNorm) for rate in rates
         )
         self.norm = nn.LayerNorm(dim)
-        self.apply(_init_weights)
+        self.apply(vit_init)
         nn.init.trunc_normal_(self.pos_embed, std=0.02)
         nn.init.trunc_normal_(self.temp_embed, std=0.02)
 
@@ -114,7 +114,7 @@ class SkeletonTransformer(nn.Module):
         return joint_features(tokens.permute(0, 3, 1, 2), x.shape[0], x.shape[4])
 
 
-def _init_weights(module: nn.Module) -> None:
+def vit_init(module: nn.Module) -> None:
     """MAMP's (JAX ViT) initialisation: xavier-uniform Linear with zero bias, LayerNorm γ=1, β=0."""
     if isinstance(module, nn.Linear):
         nn.init.xavier_uniform_(module.weight)

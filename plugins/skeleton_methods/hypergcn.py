@@ -36,6 +36,7 @@ from torch import nn
 from fusion.errors import RecipeError
 from fusion.types import Features
 from fusion_plugins.skeleton.blocks import MultiScaleTemporalConv, check_input, joint_features, residual, select_config
+from fusion_plugins.skeleton.ctrgcn import official_init
 from fusion_plugins.skeleton.layouts import SkeletonLayout, edge_matrix, get_layout
 
 CONFIGS: dict[str, dict] = {
@@ -219,21 +220,8 @@ class HyperGCN(nn.Module):
 
 
 def _init_weights(model: nn.Module) -> None:
-    """The official initialisation: kaiming fan-out convs (also the 1-D ones of M-HGC), BN γ = 1; the
-    MS-TCN BNs ~ N(1, 0.02); the M-HGC output BN γ = 1e-6."""
-    for module in model.modules():
-        if isinstance(module, (nn.Conv1d, nn.Conv2d)):
-            nn.init.kaiming_normal_(module.weight, mode="fan_out")
-            nn.init.zeros_(module.bias)
-        elif isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d)):
-            nn.init.ones_(module.weight)
-            nn.init.zeros_(module.bias)
-    for module in model.modules():
-        if isinstance(module, MultiScaleTemporalConv):
-            for bn in (m for m in module.modules() if isinstance(m, nn.BatchNorm2d)):
-                nn.init.normal_(bn.weight, 1.0, 0.02)
-        elif isinstance(module, MultiHeadHyperGraphConv):
-            nn.init.constant_(module.bn.weight, 1e-6)
+    """CTR-GCN's official initialisation (also the 1-D convs of M-HGC); the M-HGC output BN γ = 1e-6."""
+    official_init(model, (MultiHeadHyperGraphConv,))
 
 
 def hypergcn(layout: str = "ntu25_b", in_channels: int = 3, config: str = "base", embed: int | None = None,

@@ -20,6 +20,7 @@ from torch import nn
 
 from fusion.errors import ContractError
 from fusion.types import ObjectiveSpec
+from fusion_plugins.skeleton.transformer import vit_init
 
 from .masking import TokenMask, token_mask, token_motion
 from .pretext import PretextObjective
@@ -39,7 +40,7 @@ class MaskedDecoder(nn.Module):
                                     for _ in range(depth))
         self.norm = nn.LayerNorm(dim)
         self.pred = nn.Linear(dim, out_dim)
-        self.apply(_xavier)
+        self.apply(vit_init)
         nn.init.normal_(self.mask_token, std=0.02)
         nn.init.trunc_normal_(self.pos_embed, std=0.02)
         nn.init.trunc_normal_(self.temp_embed, std=0.02)
@@ -61,16 +62,6 @@ class MaskedDecoder(nn.Module):
         for block in self.blocks:
             x = block(x)
         return self.pred(self.norm(x))
-
-
-def _xavier(module: nn.Module) -> None:
-    if isinstance(module, nn.Linear):
-        nn.init.xavier_uniform_(module.weight)
-        if module.bias is not None:
-            nn.init.zeros_(module.bias)
-    elif isinstance(module, nn.LayerNorm):
-        nn.init.ones_(module.weight)
-        nn.init.zeros_(module.bias)
 
 
 def motion_of(seq: torch.Tensor) -> torch.Tensor:
