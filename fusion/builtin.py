@@ -1,4 +1,5 @@
-"""The core plugin: baseline mixers, the linear head, the classification objective, metrics.
+"""The core plugin: the mixers (baselines, M-Mixer, EPAM-Net, 3D deformable), their parameter-free pose
+inputs, the linear head, the classification objectives, metrics.
 
 Registered through the ``fusion.plugins`` entry-point group like any third-party plugin.
 """
@@ -8,13 +9,20 @@ from __future__ import annotations
 from fusion import metrics
 from fusion.heads import linear
 from fusion.hookspecs import hookimpl
-from fusion.mixers import attention_gate, concat, late, sum as sum_mixer
+from fusion.mixers import attention_gate, concat, deformable, epamnet, heatmaps, keypoints, late, mmixer, unipose
+from fusion.mixers import sum as sum_mixer
 from fusion.objectives import classify
 
 
 @hookimpl
 def fusion_add_mixers():
-    return [late.SPEC, concat.SPEC, sum_mixer.SPEC, attention_gate.SPEC]
+    return [late.SPEC, concat.SPEC, sum_mixer.SPEC, attention_gate.SPEC, mmixer.SPEC, epamnet.SPEC, deformable.SPEC, *unipose.MIXERS]
+
+
+@hookimpl
+def fusion_add_encoders():
+    """Pose inputs that mixers read: keypoint heatmaps (EPAM-Net) and keypoint joints (token mixers)."""
+    return [heatmaps.SPEC, heatmaps.NET_SPEC, keypoints.SPEC, *unipose.ENCODERS]
 
 
 @hookimpl
@@ -24,7 +32,7 @@ def fusion_add_heads():
 
 @hookimpl
 def fusion_add_objectives():
-    return [classify.SPEC]
+    return [classify.SPEC, epamnet.BRANCH_CE_SPEC, *unipose.OBJECTIVES]
 
 
 @hookimpl

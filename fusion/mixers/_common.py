@@ -7,23 +7,32 @@ from torch import nn
 
 from fusion.errors import ContractError
 
+TIME_ALIGN = ("start", "centre")
 
-def temporal_indices(source_len: int, target_len: int, device: torch.device | None = None) -> torch.Tensor:
-    """Indices into a sequence of ``source_len`` frames for each of ``target_len`` frames: ``floor(i * S / T)``.
 
-    With ``S = k * T`` this is every k-th frame starting at 0 (EPAM-Net's 48 pose frames -> 16 RGB frames
-    gives 0, 3, ..., 45); with ``S == T`` the identity; with ``S < T`` frames repeat.
+def temporal_indices(
+    source_len: int, target_len: int, device: torch.device | None = None, mode: str = "start"
+) -> torch.Tensor:
+    """Indices into a sequence of ``source_len`` frames for each of ``target_len`` frames.
+
+    ``start``: ``floor(i * S / T)``; with ``S = k * T`` every k-th frame from 0 (EPAM-Net's 48 pose frames
+    -> 16 RGB frames gives 0, 3, ..., 45, the official indices). ``centre``: ``floor((i + 1/2) * S / T)``,
+    the middle of segment ``i``, which matches two streams sampled separately by uniform segments
+    (test-time centre frames). With ``S == T`` both are the identity; with ``S < T`` frames repeat.
     """
     if source_len < 1 or target_len < 1:
         raise ValueError(f"temporal_indices: lengths must be positive, got {source_len} -> {target_len}")
-    return torch.arange(target_len, device=device) * source_len // target_len
+    if mode not in TIME_ALIGN:
+        raise ValueError(f"time alignment {mode!r} is not allowed; choose {' or '.join(TIME_ALIGN)}")
+    steps = torch.arange(target_len, device=device) * 2 + (1 if mode == "centre" else 0)
+    return steps * source_len // (2 * target_len)
 
 
-def align_time(x: torch.Tensor, target_len: int, dim: int) -> torch.Tensor:
+def align_time(x: torch.Tensor, target_len: int, dim: int, mode: str = "start") -> torch.Tensor:
     """``x`` with its ``dim`` axis resampled to ``target_len`` frames by :func:`temporal_indices`."""
     if x.shape[dim] == target_len:
         return x
-    return x.index_select(dim, temporal_indices(x.shape[dim], target_len, x.device))
+    return x.index_select(dim, temporal_indices(x.shape[dim], target_len, x.device, mode))
 
 
 def row_mask(mask: torch.Tensor, like: torch.Tensor) -> torch.Tensor:

@@ -40,7 +40,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fusion.mixers._common import align_time
+from fusion.mixers._common import align_time, temporal_indices
 from fusion.types import MixerOutput, MixerSpec
 
 
@@ -254,6 +254,8 @@ class DeformableCrossModalTransformer(nn.Module):
         temporal_stride: number of interleaved temporal subsets.
         mlp_ratio: FFN width / C. ``max_frames``: size of the frame embedding table.
         dropout: before the classifier.
+        time_align: how pose frames map to video frames, ``start`` or ``centre``
+            (:func:`fusion.mixers._common.temporal_indices`).
     """
 
     def __init__(
@@ -274,8 +276,11 @@ class DeformableCrossModalTransformer(nn.Module):
         mlp_ratio: float = 4.0,
         max_frames: int = 64,
         dropout: float = 0.0,
+        time_align: str = "start",
     ):
         super().__init__()
+        temporal_indices(2, 1, mode=time_align)  # validates the choice at build time
+        self.time_align = time_align
         self.video, self.pose = roles.get("video", "video"), roles.get("pose", "pose")
         self.num_joints = num_joints
         self.video_proj = nn.Linear(dims[self.video], dim)
@@ -302,7 +307,7 @@ class DeformableCrossModalTransformer(nn.Module):
             raise ValueError(f"deformable: pose joints have V={joints.shape[-1]}, the mixer was built for {self.num_joints}")
         time = self.frame_embed[:frames]
         z = self.video_proj(volume.permute(0, 2, 3, 4, 1)) + time[:, None, None]
-        p = self.pose_proj(align_time(joints, frames, dim=2).permute(0, 2, 3, 1)) + self.joint_embed + time[:, None]
+        p = self.pose_proj(align_time(joints, frames, dim=2, mode=self.time_align).permute(0, 2, 3, 1)) + self.joint_embed + time[:, None]
         return z, p
 
     def forward(self, features, masks) -> MixerOutput:

@@ -4,14 +4,14 @@ Follows the official code (``ahmed-nady/Multimodal-Action-Recognition`` @ 32267f
 
 * **RGB stream**: any encoder giving ``volume (B, C_r, T_r, h, w)`` for the ``video`` role; the paper's
   is ``xshiftnet_rgb`` (432 channels, 16 frames, 7 x 7 for 224 x 224 input).
-* **Pose stream**: run *inside* this mixer. The ``pose`` role's encoder gives keypoint heatmaps as a
-  volume ``(B, V, T_p, H, W)`` -- ``pose_heatmaps`` renders them from ``pose2d`` keypoints on the fly
-  (Gaussian sigma 0.6 on 56 x 56, amplitude = score, max over persons, :mod:`fusion.mixers.heatmaps`)
-  -- and the mixer's pose backbone, built by registry name (default ``xshiftnet_pose``, 216 channels
-  at stride 8, from the RGB plugin), turns them into ``f_s (B, 216, T_p, h, w)``. The backbone lives in
-  the mixer because ``pose2d``'s batch tensor holds keypoints, not heatmaps; with ``pose_encoder: null``
-  the role's volume is taken as ``f_s`` directly (an encoder that already runs a pose backbone).
-* **Time alignment**: ``f_s`` at frames ``floor(i * T_p / T_r)`` (48 -> 16: 0, 3, ..., 45).
+* **Pose stream**: keypoint heatmaps (Gaussian sigma 0.6 on 56 x 56, amplitude = score, max over
+  persons, rendered from ``pose2d`` on the fly by :mod:`fusion.mixers.heatmaps`) through the pose
+  X-ShiftNet (``xshiftnet_pose``, 216 channels at stride 8) give ``f_s (B, 216, T_p, h, w)``. By default
+  that is the ``pose`` role's encoder, ``pose_heatmap_net``, whose volume is ``f_s``; with the
+  parameter-free ``pose_heatmaps`` encoder instead, set ``pose_encoder: xshiftnet_pose`` and the mixer
+  runs the backbone on the heatmap volume itself.
+* **Time alignment**: ``f_s`` at frames ``floor(i * T_p / T_r)`` (48 -> 16: 0, 3, ..., 45), the official
+  indices; ``time_align: centre`` takes segment centres instead [INF], for streams sampled separately.
 * **STA block** (``CBAMSpatialEfficientTemporalAttention``, nested; 107 parameters): see
   :class:`SpatialTemporalAttention`; guided RGB ``f_r' = f_r * (1 + A)``.
 * **Heads** (I3DHead): GAP -> dropout 0.5 -> Linear, N(0, 0.01) init; RGB head on ``f_r'``, pose head on
@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from fusion.errors import ContractError
-from fusion.mixers._common import align_time, build_registered_encoder, row_mask
+from fusion.mixers._common import align_time, build_registered_encoder, row_mask, temporal_indices
 from fusion.types import MixerOutput, MixerSpec, ObjectiveSpec
 
 
@@ -78,8 +78,8 @@ class EPAMNet(nn.Module):
     Args:
         dims: ``volume`` channels per modality (RGB features; heatmap channels V for the pose role).
         roles: ``video`` and ``pose`` -> modality names (e.g. ``{video: rgb, pose: pose2d}``).
-        pose_encoder: registry name of the pose backbone run on the heatmaps (``null``: none, the pose
-            role's volume already is the pose feature map).
+        pose_encoder: registry name of a pose backbone the mixer runs on the pose role's volume
+            (heatmaps); ``null`` (default): that volume already is the pose feature map ``f_s``.
         pose_args: its arguments (``in_channels`` is set to the heatmap channels).
         dropout, init_std: of both heads.
         spatial_kernel, temporal_kernel: STA kernel sizes (7, 7).
@@ -92,13 +92,14 @@ class EPAMNet(nn.Module):
         dims: dict[str, int],
         num_classes: int,
         roles: dict,
-        pose_encoder: str | None = "xshiftnet_pose",
+        pose_encoder: str | None = None,
         pose_args: dict | None = None,
         dropout: float = 0.5,
         init_std: float = 0.01,
         spatial_kernel: int = 7,
         temporal_kernel: int = 7,
         resize_attention: bool = False,
+        time_align: str = "start",
     ):
         super().__init__()
         self.video, self.pose = roles.get("video", "video"), roles.get("pose", "pose")
@@ -110,6 +111,8 @@ class EPAMNet(nn.Module):
         self.video_head = VideoHead(dims[self.video], num_classes, dropout, init_std)
         self.pose_head = VideoHead(pose_dim, num_classes, dropout, init_std)
         self.resize_attention = resize_attention
+        temporal_indices(2, 1, mode=time_align)  # validates the choice at build time
+        self.time_align = time_align
         self.out_dim = None
 
     def pose_features(self, volume: torch.Tensor) -> torch.Tensor:
@@ -118,7 +121,7 @@ class EPAMNet(nn.Module):
 
     def guide(self, rgb: torch.Tensor, pose: torch.Tensor, pose_present: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(f_r * (1 + A), A)`` with ``A`` from the time-aligned pose features; ``A = 0`` without pose."""
-        attention = self.attention(align_time(pose, rgb.shape[2], dim=2))
+        attention = self.attention(align_time(pose, rgb.shape[2], dim=2, mode=self.time_align))
         if attention.shape[-2:] != rgb.shape[-2:]:
             if not self.resize_attention:
                 raise ContractError(

@@ -6,10 +6,12 @@ maximum. EPAM-Net uses sigma 0.6 on a 56 x 56 grid for 17 COCO keypoints (``mixe
 keypoints are in the pixel frame of an ``image_size`` image (the box the RGB frames show), rescaled to
 the grid, so heatmaps and RGB stay spatially aligned.
 
-:class:`PoseHeatmaps` is a parameter-free ``pose2d`` encoder: batch keypoints ``(B, 3, T, V, M)`` ->
-Features(volume = heatmaps ``(B, V, T, h, w)``). The EPAM-Net mixer reads that volume and runs its
-pose X-ShiftNet on it (see :mod:`fusion.mixers.epamnet`), exactly the official split between data
-pipeline (heatmaps) and model (backbone).
+:class:`PoseHeatmaps` (``pose_heatmaps``) is a parameter-free ``pose2d`` encoder: batch keypoints
+``(B, 3, T, V, M)`` -> Features(volume = heatmaps ``(B, V, T, h, w)``), the official split between the
+data pipeline (heatmaps) and the model (a backbone run by the mixer). :class:`PoseHeatmapNet`
+(``pose_heatmap_net``) adds the backbone, built by registry name (EPAM-Net: ``xshiftnet_pose``), and
+gives its Features: the pose stream as an ordinary encoder, so unimodal pose training and EPAM-Net
+fusion share parameter names (``encoders.pose2d.backbone.*``) and ``model.init`` carries one to the other.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from fusion.mixers._common import build_registered_encoder
 from fusion.types import EncoderSpec, Features
 
 
@@ -104,10 +107,47 @@ class PoseHeatmaps(nn.Module):
         return f"joints={self.num_joints}, size={self.size}, image_size={self.image_size}, sigma={self.sigma}"
 
 
+class PoseHeatmapNet(nn.Module):
+    """``pose2d`` keypoints -> :class:`PoseHeatmaps` -> a registered video backbone -> its Features.
+
+    Args:
+        backbone: registry name of the encoder run on the heatmaps (``in_channels`` is set to V).
+        backbone_args: its arguments (EPAM-Net full size: the defaults of ``xshiftnet_pose``).
+        num_joints, size, image_size, sigma, use_score, window: the heatmaps, see :class:`PoseHeatmaps`.
+    """
+
+    def __init__(
+        self,
+        backbone: str = "xshiftnet_pose",
+        backbone_args: dict | None = None,
+        num_joints: int = 17,
+        size: Sequence[int] = (56, 56),
+        image_size: Sequence[int] = (224, 224),
+        sigma: float = 0.6,
+        use_score: bool = True,
+        window: float = 3.0,
+    ):
+        super().__init__()
+        self.heatmaps = PoseHeatmaps(num_joints, size, image_size, sigma, use_score, window)
+        self.backbone = build_registered_encoder(backbone, backbone_args, in_channels=num_joints)
+        self.out_dim = int(self.backbone.out_dim)
+
+    def forward(self, keypoints: torch.Tensor) -> Features:
+        return self.backbone(self.heatmaps(keypoints).volume)
+
+
 SPEC = EncoderSpec(
     name="pose_heatmaps",
     factory=PoseHeatmaps,
     modality="pose2d",
     provides=frozenset({"volume"}),
     doc="Parameter-free: pose2d keypoints -> Gaussian joint heatmaps (B, V, T, h, w) (PoseC3D/EPAM-Net input).",
+)
+
+NET_SPEC = EncoderSpec(
+    name="pose_heatmap_net",
+    factory=PoseHeatmapNet,
+    modality="pose2d",
+    provides=frozenset({"volume", "frames", "pooled"}),
+    doc="pose2d keypoints -> joint heatmaps -> a video backbone (EPAM-Net: xshiftnet_pose, 216-d at stride 8).",
 )
