@@ -132,7 +132,7 @@ def run_bench(bench: Bench, log=print) -> list[dict]:
             done = (run_dir / "summary.json").is_file()
             summary = train_cell(block["recipe"], overrides, run_dir)
             log(f"{block['name']} seed {seed}: {'done before' if done else f'trained in {time.time() - tic:.0f} s'}, "
-                f"top-1 {summary.get('top1', float('nan')):.4f}")
+                f"top-1 {summary.get('test', {}).get('top1', float('nan')):.4f}")
             recipe = load_recipe(block["recipe"], overrides)
             cost = _cost(recipe, run_dir)
             for condition in bench.conditions:
