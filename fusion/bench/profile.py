@@ -61,11 +61,18 @@ def count_flops(model: nn.Module, batch: dict) -> tuple[int, dict[str, int]]:
     """Forward FLOPs of ``model(batch)`` (eval mode, no grad) and their split by top-level submodule path."""
     was_training = model.training
     model.eval()
+    # FlopCounterMode's module tracker hooks every input that requires grad, and fails on
+    # parameters passed as module inputs (e.g. learnable queries) under no_grad: count without them
+    requires = [p for p in model.parameters() if p.requires_grad]
+    for param in requires:
+        param.requires_grad_(False)
     try:
         with torch.no_grad(), FlopCounterMode(display=False) as counter:
             model(batch)
     finally:
         model.train(was_training)
+        for param in requires:
+            param.requires_grad_(True)
     root = type(model).__name__
     by_module = {name.removeprefix(root + "."): sum(ops.values()) for name, ops in counter.get_flop_counts().items()}
     return counter.get_total_flops(), by_module
