@@ -162,6 +162,7 @@ class Trainer:
         if state["batch_in_epoch"] == 0:
             state.update(loss_sum=0.0, loss_count=0)
         seen, skipped, tic = 0, 0, time.time()
+        log_sums: dict[str, float] = {}  # the objective's logs (losses per term, MPJPE...), averaged per epoch
         for batch in guard_workers(loader, self.built.train_set):
             with acc.accumulate(self.module):
                 loss, outputs = self.module(batch)
@@ -179,6 +180,9 @@ class Trainer:
             state["global_step"] += int(acc.sync_gradients)
             state["loss_sum"] += float(loss.detach())
             state["loss_count"] += 1
+            for name, value in (outputs.get("logs") or {}).items():
+                if torch.is_tensor(value) and value.numel() == 1 or isinstance(value, (int, float)):
+                    log_sums[name] = log_sums.get(name, 0.0) + float(value)
             seen += len(batch["label"]) * acc.num_processes
             skipped += int(batch["skipped"])
             bar.update(1)
@@ -197,6 +201,8 @@ class Trainer:
             "samples_per_s": seen / max(time.time() - tic, 1e-9),
             "skipped": int(acc.reduce(torch.tensor(skipped, device=acc.device), "sum")),
         }
+        batches = max(state["batch_in_epoch"], 1)
+        self._epoch_logs = {f"train_{name}": total / batches for name, total in log_sums.items()}
 
     def _check_step(self, loss: torch.Tensor) -> None:
         """Stop on a non-finite loss (any rank) or a received signal (any rank), all ranks together."""
@@ -237,7 +243,7 @@ class Trainer:
                 state["best_top1"] = report["top1"]
                 state["best_epoch"] = epoch + 1
                 self._save("best", advance=True)
-        self.logger.log({"event": "epoch", **record}, step=state["global_step"])
+        self.logger.log({"event": "epoch", **record, **getattr(self, "_epoch_logs", {})}, step=state["global_step"])
         acc.print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()))
         state["history"].append(record)
         self.registry_event("epoch_end", record)

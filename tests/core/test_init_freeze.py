@@ -66,3 +66,15 @@ def test_objective_lifecycle_hooks_are_called(toy_recipe, tmp_path):
     load_weights(module, find_checkpoint(tmp_path / "run", "last"))
     assert int(module.objective.epochs_started) == 2
     assert int(module.objective.steps_seen) == 2 * 48 // 8  # one call per optimiser step
+
+
+def test_objective_logs_are_averaged_per_epoch(toy_recipe, tmp_path):
+    import json
+
+    toy_recipe["train"]["epochs"] = 2
+    Trainer(from_dict(copy.deepcopy(toy_recipe)), tmp_path / "run", progress=False).fit()
+    epochs = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    epochs = [r for r in epochs if r["event"] == "epoch"]
+    assert len(epochs) == 2
+    assert all(r["train_ce"] > 0 for r in epochs)
+    assert abs(epochs[0]["train_ce"] - epochs[0]["train_loss"]) < 1e-6  # plain CE: the only term
