@@ -30,7 +30,12 @@ class Classify(nn.Module):
         logs = {"ce": loss.detach()}
         if self.branch_weight:
             for name, logits in out.aux.get("logits_per_modality", {}).items():
-                term = F.cross_entropy(logits.float(), label, label_smoothing=self.label_smoothing)
+                present = batch.get("mask", {}).get(name)
+                if present is None:
+                    present = torch.ones_like(label, dtype=torch.bool)
+                # a branch is only taught on samples that have its modality (zeros are not evidence)
+                per_sample = F.cross_entropy(logits.float(), label, label_smoothing=self.label_smoothing, reduction="none")
+                term = (per_sample * present).sum() / present.sum().clamp_min(1)
                 loss = loss + self.branch_weight * term
                 logs[f"ce_{name}"] = term.detach()
         for name, term in out.aux.get("losses", {}).items():

@@ -115,3 +115,23 @@ def test_model_forward_gives_logits(toy_recipe):
     batch = collate([{"skeleton": np.zeros((1, 8, 5, 3), np.float32), "label": 0, "meta": {}, "index": 0}])
     out = model(batch)
     assert out.logits.shape == (1, 4) and out.fused.shape == (1, 16)
+
+
+def test_branch_cross_entropy_ignores_samples_missing_that_modality():
+    import torch.nn.functional as F
+
+    from fusion.objectives.classify import Classify
+    from fusion.types import ModelOutput
+
+    logits = torch.tensor([[2.0, 0.0], [0.0, 3.0], [5.0, 0.0]])
+    branch = torch.tensor([[0.0, 1.0], [9.0, -9.0], [1.0, 0.0]])
+    label = torch.tensor([0, 1, 0])
+    batch = {"label": label, "mask": {"rgb": torch.tensor([True, False, True])}}
+
+    def model(_):
+        return ModelOutput(logits=logits, fused=None, features={}, aux={"logits_per_modality": {"rgb": branch}})
+
+    loss, out = Classify(branch_weight=0.5)(model, batch)
+    expected_branch = F.cross_entropy(branch[[0, 2]], label[[0, 2]])  # sample 1 has no rgb
+    assert torch.allclose(out["logs"]["ce_rgb"], expected_branch)
+    assert torch.allclose(loss, F.cross_entropy(logits, label) + 0.5 * expected_branch)
