@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator
 import torch
 from torch.utils.data import get_worker_info
 
-from fusion.errors import DataError
+from fusion.errors import DataError, FusionError
 
 MAX_WORKERS = 64
 _PID = re.compile(r"pid\(?s?\)?\s*([\d, ]+)")
@@ -61,10 +61,27 @@ def describe_death(exc: BaseException, dataset) -> str | None:
     )
 
 
+def worker_message(exc: FusionError) -> str:
+    """The error's own sentence: PyTorch re-raises a worker's exception with the worker's traceback as its
+    message ("Caught DataError in DataLoader worker process 0. Original Traceback ..."), which the user
+    should not have to read through."""
+    text = str(exc)
+    if not text.startswith("Caught ") or "Original Traceback" not in text:
+        return text
+    marker = f"{type(exc).__module__}.{type(exc).__qualname__}: "
+    return text[text.rindex(marker) + len(marker):].strip() if marker in text else text
+
+
 def guard_workers(loader: Iterable, dataset) -> Iterator:
-    """Iterate ``loader``; a worker death becomes a DataError naming the sample."""
+    """Iterate ``loader``; a worker death becomes a DataError naming the sample, a worker's FusionError
+    keeps its own sentence."""
     try:
         yield from loader
+    except FusionError as exc:
+        message = worker_message(exc)
+        if message == str(exc):
+            raise
+        raise type(exc)(message) from None
     except RuntimeError as exc:
         message = describe_death(exc, dataset)
         if message is None:

@@ -164,6 +164,11 @@ class Trainer:
         seen, skipped, tic = 0, 0, time.time()
         log_sums: dict[str, float] = {}  # the objective's logs (losses per term, MPJPE...), averaged per epoch
         for batch in guard_workers(loader, self.built.train_set):
+            if self._no_samples(batch):
+                skipped += int(batch["skipped"])
+                state["batch_in_epoch"] += 1
+                bar.update(1)
+                continue
             with acc.accumulate(self.module):
                 loss, outputs = self.module(batch)
                 self._check_step(loss)
@@ -203,6 +208,17 @@ class Trainer:
         }
         batches = max(state["batch_in_epoch"], 1)
         self._epoch_logs = {f"train_{name}": total / batches for name, total in log_sums.items()}
+
+    def _no_samples(self, batch: dict) -> bool:
+        """Whether a rank's batch lost every sample to ``data.on_error: skip``: all ranks then skip the step
+        together (a loss over no samples is NaN, and a rank that skips alone would hang the others)."""
+        if self.recipe["data"]["on_error"] != "skip":
+            return False
+        acc = self.accelerator
+        empty = torch.tensor(float(len(batch["label"]) == 0), device=acc.device)
+        if acc.num_processes > 1:
+            empty = acc.reduce(empty, "sum")
+        return bool(empty > 0)
 
     def _check_step(self, loss: torch.Tensor) -> None:
         """Stop on a non-finite loss (any rank) or a received signal (any rank), all ranks together."""
@@ -278,6 +294,7 @@ class Trainer:
             "params": self.params,
             "epochs": self.state["epoch"],
             "steps": self.state["global_step"],
+            "skipped_per_epoch": [record.get("skipped", 0) for record in self.state["history"]],  # data.on_error: skip
             "seconds": round(seconds, 2),
             "processes": acc.num_processes,
             "class_names": self.built.class_names,

@@ -77,7 +77,16 @@ class FormatDataset(Dataset):
     def __getitem__(self, index: int) -> dict:
         if not 0 <= index < len(self.infos):
             raise IndexError(f"index {index} out of range for {len(self.infos)} samples")
+        self.check_label(index)
         return self.load(index)
+
+    def check_label(self, index: int) -> None:
+        """A label outside ``0..num_classes-1`` (an NTU file of action 61 with 60 classes, say) is a DataError
+        naming the file, not an index error deep inside the loss."""
+        info = self.infos[index]
+        if not 0 <= info.label < self.num_classes:
+            raise DataError(f"{info.path}: sample {info.id} has label {info.label}, outside 0..{self.num_classes - 1} "
+                            f"(num_classes {self.num_classes})")
 
     def load(self, index: int) -> dict:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -91,6 +100,7 @@ class FormatDataset(Dataset):
         problems = []
         for index, info in enumerate(self.infos):
             try:
+                self.check_label(index)
                 self.load(index)
             except Exception as exc:  # every failure is reported, not only DataError
                 problems.append((info.id, error_message(exc)))
@@ -186,6 +196,16 @@ def check_finite(array: np.ndarray, path: str | Path, what: str) -> np.ndarray:
         raise DataError(f"{path}: {what} has {count} NaN/inf value(s), first at index {first} of shape "
                         f"{tuple(array.shape)}")
     return array
+
+
+def check_count(option: str, value: Any, optional: bool = False) -> int | None:
+    """A positive integer option (``None`` too when ``optional``), else a RecipeError naming the option."""
+    if value is None and optional:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise RecipeError(f"data.dataset.args.{option}: expected a positive integer{' or null' if optional else ''}, "
+                          f"got {type(value).__name__} {value!r}")
+    return int(value)
 
 
 def check_shape(array: np.ndarray, path: str | Path, what: str, ndim: int, axis_sizes: dict[int, int] | None = None) -> None:

@@ -26,7 +26,14 @@ import numpy as np
 
 from fusion.errors import DataError, RecipeError
 from fusion_plugins.formats.bodies import pose2d_color, select_bodies, skeleton_xyz
-from fusion_plugins.formats.common import FormatDataset, SampleInfo, check_choice, check_finite, require_dir
+from fusion_plugins.formats.common import (
+    FormatDataset,
+    SampleInfo,
+    check_choice,
+    check_count,
+    check_finite,
+    require_dir,
+)
 from fusion_plugins.formats.depth import (
     NTU_DEPTH_SIZE,
     depth_frames,
@@ -131,6 +138,13 @@ class NtuRgbd(FormatDataset):
         check_choice("benchmark", benchmark, (*BENCHMARKS, None))
         check_choice("sampling", sampling, SAMPLINGS)
         check_choice("backend", backend, BACKENDS)
+        num_frames = check_count("num_frames", num_frames, optional=True)
+        stride, points, max_bodies = (check_count(k, v) for k, v in (("stride", stride), ("points", points),
+                                                                        ("max_bodies", max_bodies)))
+        num_classes = check_count("num_classes", num_classes, optional=True)
+        if depth_size is not None and (isinstance(depth_size, str) or len(depth_size) != 2):
+            raise RecipeError(f"data.dataset.args.depth_size: expected [width, height] or null, got {depth_size!r}")
+        depth_size = depth_size and tuple(check_count("depth_size", v) for v in depth_size)
         dirs = {"skeleton_dir": skeleton_dir, "rgb_dir": rgb_dir, "depth_dir": depth_dir}
         if modalities is None:
             modalities = [m for m in ("skeleton", "rgb", "depth") if dirs[SOURCE[m]] is not None]

@@ -9,8 +9,10 @@ No code of FineTec is public. What follows the paper (abstract, project page) an
    (corrupted input, prior = bank mean) are stacked along time, each pair's input and target slot
    along channels; MLP-Mixer blocks mix joints (spatial MLP), frames (temporal MLP) and channels.
    The bank is a buffer of clean training sequences the ``finetec`` objective fills (the paper uses a
-   Human3.6M bank, not available offline); at evaluation the prompt is the prior itself. Only missing
-   frames are replaced (``replace_missing_only``).
+   Human3.6M bank, not available offline). The prompt is the bank sequence nearest to the query on its
+   observed frames, by the same rule in training and at evaluation; the predictions are residuals on a
+   linear interpolation of the observed frames (so the completed input looks alike at every missing
+   ratio). Only missing frames are replaced (``replace_missing_only``).
 2. **Spatial decomposition** (paper: five semantic regions split dynamic/static by motion variance,
    targeted perturbation gives S_dyna and S_stat). *Proposed*: score ``mean_{j∈r} Var_t ‖x_{t+1,j} −
    x_{t,j}‖``, top ``dynamic_regions`` are dynamic; Gaussian jitter of ``jitter · std(S_base)`` on the
@@ -70,6 +72,28 @@ def missing_frames(x: torch.Tensor) -> torch.Tensor:
     return ~(x != 0).flatten(2).any(-1)
 
 
+def interpolate_missing(seq: torch.Tensor, missing: torch.Tensor) -> torch.Tensor:
+    """Fill missing frames of ``(P, T, V, C)`` linearly between the nearest observed frames (held at the ends).
+
+    The completion predicts a residual on top of this, so at initialisation it already returns a plausible
+    sequence and train/test statistics of the head input agree whatever the missing ratio. Persons with no
+    observed frame stay as they are.
+    """
+    p, t = missing.shape
+    index = torch.arange(t, device=seq.device).expand(p, t)
+    observed = ~missing
+    before = torch.where(observed, index, -1).cummax(1).values
+    after = (t - 1) - torch.where(observed.flip(1), index, -1).cummax(1).values.flip(1)  # t when none after
+    before_ok, after_ok = before >= 0, after < t
+    before = torch.where(before_ok, before, after).clamp(0, t - 1)
+    after = torch.where(after_ok, after, before).clamp(0, t - 1)
+    span = (after - before).clamp(min=1).to(seq.dtype)
+    weight = ((index - before).to(seq.dtype) / span).clamp(0, 1)[..., None, None]
+    gather = lambda i: seq.gather(1, i[..., None, None].expand_as(seq))  # noqa: E731
+    filled = gather(before) * (1 - weight) + gather(after) * weight
+    return torch.where(missing[..., None, None], filled, seq)
+
+
 # ------------------------------------------------------------------------------------- completion
 
 
@@ -100,10 +124,13 @@ class ContextCompletion(nn.Module):
         self.norm = nn.LayerNorm(width)
         self.out = nn.Linear(width, channels)
 
-    def forward(self, prompt_in, prompt_target, query_in, query_target):
+    def forward(self, prompt_in, prompt_target, query_in, query_target, prompt_base=None, query_base=None):
+        """Predictions are residuals on ``*_base`` (default: the target slots)."""
         pairs = torch.cat([torch.cat([prompt_in, prompt_target], -1), torch.cat([query_in, query_target], -1)], dim=1)
         h = self.blocks(self.embed(pairs) + self.time)
-        out = self.out(self.norm(h)) + torch.cat([prompt_target, query_target], dim=1)
+        base = torch.cat([prompt_target if prompt_base is None else prompt_base,
+                          query_target if query_base is None else query_base], dim=1)
+        out = self.out(self.norm(h)) + base
         t = prompt_in.shape[1]
         return out[:, :t], out[:, t:]
 
@@ -230,16 +257,30 @@ class FineTec(nn.Module):
                 f"{self.layout.name!r}, got {tuple(x.shape)} (the completion MLPs need exactly `frames` frames)")
         return x[:, : self.coords].permute(0, 4, 2, 3, 1).flatten(0, 1) / self.scale
 
+    def context(self, seq: torch.Tensor, missing: torch.Tensor) -> torch.Tensor:
+        """The prompt: for each sequence the bank entry closest to it on its observed frames.
+
+        The same rule in training and at evaluation (a random prompt in training and the bank mean at test
+        would give the completion inputs it never saw); the objective adds a batch to the bank only after
+        the forward pass, so a training sample never finds itself.
+        """
+        filled = int(self.bank_filled)
+        if filled == 0:
+            return self.prior().expand_as(seq)
+        bank = self.bank[-filled:]
+        observed = (~missing).to(seq.dtype)  # P, T
+        diff = (seq[:, None] - bank[None]).pow(2).sum((-1, -2))  # P, K, T
+        distance = (diff * observed[:, None]).sum(-1) / observed.sum(-1, keepdim=True).clamp(min=1)
+        return bank[distance.argmin(1)]
+
     def complete(self, seq: torch.Tensor, missing: torch.Tensor) -> tuple[torch.Tensor, dict]:
         prior = self.prior().expand_as(seq)
-        if self.training and int(self.bank_filled) > 0:
-            pick = torch.randint(int(self.bank_filled), (seq.shape[0],), device=seq.device)
-            context = self.bank[-int(self.bank_filled):][pick]
-        else:
-            context = prior
+        context = self.context(seq, missing)
         hole = missing[..., None, None]
         prompt_in = context.masked_fill(hole, 0.0)
-        prompt_prediction, prediction = self.completion(prompt_in, context, seq, prior)
+        prompt_prediction, prediction = self.completion(
+            prompt_in, context, seq, prior, prompt_base=interpolate_missing(prompt_in, missing),
+            query_base=interpolate_missing(seq, missing))
         completed = torch.where(hole, prediction, seq) if self.replace_missing_only else prediction
         return completed, {"prompt_prediction": prompt_prediction, "prompt_target": context}
 
@@ -326,9 +367,10 @@ class FineTecObjective(nn.Module):
             raise ContractError(f"objective finetec needs the finetec encoder on {self.modality!r}")
         clean = batch[self.modality]
         if self.training:
-            encoder.remember(clean)
             batch = {**batch, self.modality: self.corrupt(clean)}
         out = model(batch)
+        if self.training:
+            encoder.remember(clean)  # after the forward pass: a sample never is its own prompt
         loss = F.cross_entropy(out.logits.float(), batch["label"], label_smoothing=self.label_smoothing)
         logs = {"ce": loss.detach()}
         aux = out.features[self.modality].aux

@@ -44,3 +44,31 @@ def test_completion_shapes_perturbation_and_training_step():
     observed = ~features.aux["missing"]
     assert torch.equal(features.aux["completion"][observed], model.sequences(corrupted)[observed])
     assert features.pooled.shape == (4, model.out_dim)
+
+
+def test_interpolation_fills_missing_frames_linearly_and_holds_the_ends():
+    from fusion_plugins.skeleton_methods.finetec import interpolate_missing
+
+    values = torch.arange(6.0).view(1, 6, 1, 1)
+    missing = torch.tensor([[True, False, True, True, False, True]])
+    filled = interpolate_missing(values * (~missing).view(1, 6, 1, 1), missing)
+    assert filled.flatten().tolist() == [1.0, 1.0, 2.0, 3.0, 4.0, 4.0]
+    nothing = torch.ones(1, 6, dtype=torch.bool)
+    assert torch.equal(interpolate_missing(torch.zeros(1, 6, 1, 1), nothing), torch.zeros(1, 6, 1, 1))
+
+
+def test_prompt_rule_is_the_same_in_training_and_evaluation():
+    """The prompt is the bank entry nearest on observed frames, whatever the mode (no train/test mismatch)."""
+    model = FineTec("coco17", in_channels=3, coords=2, frames=8, width=8, blocks=1, physics_width=8)
+    bank = torch.randn(5, 3, 8, 17, 1)
+    model.remember(bank)
+    query = model.sequences(bank[[3, 1]]) + 0.01
+    missing = torch.zeros(2, 8, dtype=torch.bool)
+    missing[:, 2:6] = True
+    query = query.masked_fill(missing[..., None, None], 0.0)
+    prompts = []
+    for train in (True, False):
+        model.train(train)
+        prompts.append(model.context(query, missing))
+    assert torch.equal(prompts[0], prompts[1])
+    assert torch.equal(prompts[0], model.sequences(bank[[3, 1]]))

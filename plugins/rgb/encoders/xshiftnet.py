@@ -107,6 +107,10 @@ class XShiftNet(VolumeEncoder):
         gamma_b: bottleneck expansion; planes = ``int(width * gamma_b)``, conv5 width too.
         shift_div: TSM divisor (8: a quarter of the channels move; 4: half).
         se_ratio: SE reduction on the even-indexed blocks of each stage; ``None`` disables SE.
+        frame_difference: also feed the temporal derivative of the input (central differences,
+            ``torch.gradient`` over T) as extra stem channels. Off in the paper configuration. Trained
+            from scratch on small data, a per-frame 2D trunk whose only temporal mixing is a shift of
+            ``C / shift_div`` channels learns appearance, not motion; the derivative hands it motion.
     """
 
     def __init__(
@@ -118,9 +122,12 @@ class XShiftNet(VolumeEncoder):
         gamma_b: float = 2.25,
         shift_div: int = 8,
         se_ratio: float | None = 1 / 16,
+        frame_difference: bool = False,
     ):
         super().__init__()
-        self.conv1_s = ConvBN(in_channels, base_channels, (1, 3, 3), (1, stem_stride, stem_stride), (0, 1, 1))
+        self.frame_difference = frame_difference
+        stem_in = 2 * in_channels if frame_difference else in_channels
+        self.conv1_s = ConvBN(stem_in, base_channels, (1, 3, 3), (1, stem_stride, stem_stride), (0, 1, 1))
         cin = base_channels
         self.res_layers: list[str] = []
         for i, blocks in enumerate(stage_blocks):
@@ -155,6 +162,9 @@ class XShiftNet(VolumeEncoder):
                 nn.init.zeros_(m.conv3.bn.weight)
 
     def forward_volume(self, x: torch.Tensor) -> torch.Tensor:
+        if self.frame_difference:
+            motion = torch.gradient(x, dim=2)[0] if x.shape[2] > 1 else torch.zeros_like(x)
+            x = torch.cat([x, motion], dim=1)
         x = self.conv1_s(x)
         for name in self.res_layers:
             x = getattr(self, name)(x)
@@ -173,14 +183,17 @@ def xshiftnet_rgb(
     base_channels: int = 24,
     stage_blocks: Sequence[int] = (3, 5, 11, 7),
     shift_div: int = 8,
+    frame_difference: bool = False,
     pretrained: str | None = None,
 ) -> XShiftNet:
     """EPAM-Net's RGB X-ShiftNet (X3D-M-like, 432-d): ``(B, 3, T, H, W)`` -> volume ``(B, 432, T, H/32, W/32)``.
 
-    ``pretrained``: a local checkpoint file (never downloaded).
+    ``pretrained``: a local checkpoint file (never downloaded). ``frame_difference``: see :class:`XShiftNet`
+    (a small-data option; the paper configuration leaves it off).
     """
     return _build(pretrained, in_channels=in_channels, base_channels=base_channels,
-                  stage_blocks=tuple(stage_blocks), stem_stride=2, shift_div=shift_div)
+                  stage_blocks=tuple(stage_blocks), stem_stride=2, shift_div=shift_div,
+                  frame_difference=frame_difference)
 
 
 def xshiftnet_pose(
