@@ -21,6 +21,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from fusion.errors import ContractError
 from fusion.mixers._common import build_registered_encoder
 from fusion.types import EncoderSpec, Features
 
@@ -97,7 +98,7 @@ class PoseHeatmaps(nn.Module):
 
     def forward(self, keypoints: torch.Tensor) -> Features:
         if keypoints.dim() != 5 or keypoints.shape[3] != self.num_joints:
-            raise ValueError(
+            raise ContractError(
                 f"pose_heatmaps expects pose2d (B, 3, T, V={self.num_joints}, M), got {tuple(keypoints.shape)}"
             )
         volume = keypoint_heatmaps(keypoints, self.size, self.image_size, self.sigma, self.use_score, self.window)

@@ -56,7 +56,7 @@ def test_heatmap_peak_is_the_score_at_the_keypoint_and_persons_merge_by_max():
 def test_pose_heatmaps_encoder_checks_its_input():
     enc = PoseHeatmaps(num_joints=17, size=(8, 8), image_size=(32, 32))
     assert enc(torch.rand(2, 3, 4, 17, 1) * 32).volume.shape == (2, 17, 4, 8, 8)
-    with pytest.raises(ValueError, match="V=17"):
+    with pytest.raises(ContractError, match="V=17"):
         enc(torch.rand(2, 3, 4, 25, 1))
 
 
