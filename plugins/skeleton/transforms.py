@@ -24,8 +24,14 @@ from .streams import check_streams, compute_streams
 
 
 def count_valid_frames(x: np.ndarray) -> int:
-    """Frames with any non-zero value (CTR-GCN's ``valid_frame_num``; zero frames are padding)."""
-    return int(np.count_nonzero(np.any(x != 0, axis=(0, 2, 3))))
+    """Length up to the last frame with a non-zero value (trailing zero frames are padding).
+
+    CTR-GCN's ``valid_frame_num`` counts the non-zero frames instead; the two agree when zeros only pad
+    the end, but a frame the sensor dropped *inside* the clip would make the count cut off the last real
+    frame (and a reversal would leave it in place), so the last non-zero index is used.
+    """
+    nonzero = np.flatnonzero(np.any(x != 0, axis=(0, 2, 3)))
+    return int(nonzero[-1] + 1) if nonzero.size else 0
 
 
 def resize_time(x: np.ndarray, frames: int) -> np.ndarray:

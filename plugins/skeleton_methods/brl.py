@@ -50,6 +50,20 @@ def long_tailed_counts(num_classes: int, n_max: int, rho: float) -> np.ndarray:
     return np.floor(n_max * (1.0 / rho) ** (c / (num_classes - 1)) + 1e-9).astype(np.int64)
 
 
+def ordered_counts(num_classes: int, n_max: int, rho: float, class_order: str | Sequence[int] | None = None) -> np.ndarray:
+    """Per-class training counts: the profile handed out along ``class_order`` (most to least frequent)."""
+    profile = long_tailed_counts(num_classes, n_max, rho)
+    order = np.arange(num_classes)
+    if class_order is not None:
+        order = order[::-1] if class_order == "reversed" else np.asarray(class_order)
+        if isinstance(class_order, str) and class_order != "reversed" or sorted(order.tolist()) != list(range(num_classes)):
+            raise RecipeError(f"long_tailed: class_order must be 'reversed' or a permutation of 0..{num_classes - 1}, "
+                              f"got {class_order!r}")
+    counts = np.empty_like(profile)
+    counts[order] = profile
+    return counts
+
+
 def long_tailed_indices(labels: np.ndarray, counts: Sequence[int], seed: int = 0) -> np.ndarray:
     """Indices keeping the first ``counts[c]`` samples of each class after a seeded per-class shuffle."""
     rng = np.random.RandomState(seed)
@@ -89,14 +103,7 @@ class LongTailed(Dataset):
         labels = np.asarray(labels if labels is not None else [self.base[i]["label"] for i in range(len(self.base))])
         if split in splits:
             sizes = np.bincount(labels, minlength=self.num_classes)
-            profile = long_tailed_counts(self.num_classes, int(n_max or sizes.min()), rho)
-            order = np.arange(self.num_classes)
-            if class_order is not None:
-                order = order[::-1] if class_order == "reversed" else np.asarray(class_order)
-                if sorted(order.tolist()) != list(range(self.num_classes)):
-                    raise RecipeError(f"long_tailed: class_order must be 'reversed' or a permutation of 0..{self.num_classes - 1}")
-            self.counts = np.empty_like(profile)
-            self.counts[order] = profile
+            self.counts = ordered_counts(self.num_classes, int(n_max or sizes.min()), rho, class_order)
             self.indices = long_tailed_indices(labels, self.counts, seed)
         else:
             self.indices = np.arange(len(labels))
@@ -250,7 +257,8 @@ class BRLObjective(nn.Module):
     """BRL training loss: rebalanced partial mixup + detached action-aware weighted CE.
 
     Args:
-        counts: training samples per class; or give ``num_classes``, ``n_max`` and ``rho`` (the profile).
+        counts: training samples per class; or give ``num_classes``, ``n_max``, ``rho`` and ``class_order``
+            (the profile, as the ``long_tailed`` dataset builds it).
         layout: skeleton layout (for the lower-body joints).
         mix_ratio: share of each batch that is mixed (1/16).
         share: λ of a balanced pair (0.64 = 16/25).
@@ -260,14 +268,14 @@ class BRLObjective(nn.Module):
     """
 
     def __init__(self, counts: Sequence[int] | None = None, num_classes: int | None = None, n_max: int | None = None,
-                 rho: float | None = None, layout: str = "ntu25_b", mix_ratio: float = 1 / 16, share: float = 0.64,
+                 rho: float | None = None, class_order: str | Sequence[int] | None = None, layout: str = "ntu25_b", mix_ratio: float = 1 / 16, share: float = 0.64,
                  step_epoch: int = 20, alternating_weights: bool = False, official_mix: bool = False,
                  modality: str = "skeleton"):
         super().__init__()
         if counts is None:
             if None in (num_classes, n_max, rho):
                 raise RecipeError("objective brl: give counts, or num_classes + n_max + rho")
-            counts = long_tailed_counts(num_classes, n_max, rho)
+            counts = ordered_counts(num_classes, n_max, rho, class_order)
         self.register_buffer("counts", torch.as_tensor(np.asarray(counts), dtype=torch.long), persistent=False)
         self.register_buffer("lower", torch.as_tensor(lower_body(get_layout(layout))), persistent=False)
         self.register_buffer("weights", torch.ones(len(counts)), persistent=False)

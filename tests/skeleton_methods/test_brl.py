@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from fusion.errors import RecipeError
 from fusion_plugins.skeleton.layouts import get_layout
 from fusion_plugins.skeleton_methods.brl import (
     BRLStream,
@@ -14,6 +15,7 @@ from fusion_plugins.skeleton_methods.brl import (
     long_tailed_indices,
     lower_body,
     mix_weight,
+    ordered_counts,
     partial_mixup,
     stage_weights,
 )
@@ -83,3 +85,27 @@ def test_skip_bone_and_temporal_reverse():
     padded = np.concatenate([x, np.zeros_like(x[:, :2])], axis=1)
     flipped = TemporalReverse(p=1.0)({"skeleton": padded}, np.random.default_rng(0))["skeleton"]
     assert np.array_equal(flipped[:, :6], x[:, ::-1]) and not flipped[:, 6:].any()
+    # a frame the sensor dropped inside the clip is reversed with the rest, not mistaken for padding
+    dropped = padded.copy()
+    dropped[:, 2] = 0
+    flipped = TemporalReverse(p=1.0)({"skeleton": dropped}, np.random.default_rng(0))["skeleton"]
+    assert np.array_equal(flipped[:, :6], dropped[:, :6][:, ::-1]) and not flipped[:, 3].any()
+
+
+def test_class_order_hands_the_profile_out():
+    profile = long_tailed_counts(4, 8, 4).tolist()  # [8, 5, 3, 2]
+    assert ordered_counts(4, 8, 4).tolist() == profile
+    assert ordered_counts(4, 8, 4, "reversed").tolist() == profile[::-1]
+    assert ordered_counts(4, 8, 4, [2, 0, 3, 1]).tolist() == [5, 2, 8, 3]
+    for bad in ([0, 0, 1, 2], "shuffled", [0, 1, 2]):
+        with pytest.raises(RecipeError, match="class_order"):
+            ordered_counts(4, 8, 4, bad)
+
+
+def test_tail_report_groups_classes_by_training_count():
+    from fusion_plugins.skeleton_methods.tail_report import group_accuracy
+
+    per_class = np.array([1.0, 0.0, 0.9, 0.5, 1.0, 0.2])
+    counts = np.array([30, 3, 19, 16, 24, 3])  # head: 0, 4; medium: 2, 3; tail: 1, 5
+    g = group_accuracy(per_class, counts)
+    assert g == pytest.approx({"head": 1.0, "medium": 0.7, "tail": 0.1, "all": 3.6 / 6})
