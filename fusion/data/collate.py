@@ -6,7 +6,7 @@ read the masks, so a missing modality is normal input rather than an error.
 
 from __future__ import annotations
 
-from typing import Callable, Mapping
+from collections.abc import Callable, Mapping
 
 import torch
 

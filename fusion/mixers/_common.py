@@ -5,9 +5,36 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from fusion.errors import ContractError
+from fusion.errors import ContractError, RecipeError
 
 TIME_ALIGN = ("start", "centre")
+
+
+def check_time_align(mode: str) -> None:
+    """``mode`` must be one of :data:`TIME_ALIGN` (a recipe's ``time_align``); mixers call this at build time."""
+    if mode not in TIME_ALIGN:
+        raise RecipeError(f"time_align={mode!r} is not a time alignment; expected {' or '.join(TIME_ALIGN)}")
+
+
+def check_feature_shape(
+    mixer: str, modality: str, field: str, tensor: torch.Tensor, expected: tuple[int | str, ...], sizes: dict[str, int]
+) -> None:
+    """Fail with one sentence unless ``tensor`` has the ``expected`` shape, e.g. ``("B", 256)``.
+
+    Integers must match exactly; a name (``"B"``) takes the size it first meets in ``sizes``, so
+    every tensor checked with one ``sizes`` dict must agree on it (one batch size for all modalities).
+    """
+    shape = tuple(tensor.shape)
+    known = {name: sizes[name] for name in expected if isinstance(name, str) and name in sizes}
+    fits = len(shape) == len(expected) and all(
+        size == (want if isinstance(want, int) else sizes.setdefault(want, size)) for size, want in zip(shape, expected)
+    )
+    if not fits:
+        where = f" with {', '.join(f'{k}={v}' for k, v in known.items())} as in the other features" if known else ""
+        raise ContractError(
+            f"{mixer}: feature {modality!r} ({field}) has shape {shape} but ({', '.join(map(str, expected))}){where} "
+            "was expected"
+        )
 
 
 def temporal_indices(
@@ -21,9 +48,11 @@ def temporal_indices(
     (test-time centre frames). With ``S == T`` both are the identity; with ``S < T`` frames repeat.
     """
     if source_len < 1 or target_len < 1:
-        raise ValueError(f"temporal_indices: lengths must be positive, got {source_len} -> {target_len}")
-    if mode not in TIME_ALIGN:
-        raise ValueError(f"time alignment {mode!r} is not allowed; choose {' or '.join(TIME_ALIGN)}")
+        raise ContractError(
+            f"time alignment: cannot map a sequence of {source_len} frames onto {target_len} frames; "
+            "expected at least one frame on both sides"
+        )
+    check_time_align(mode)
     steps = torch.arange(target_len, device=device) * 2 + (1 if mode == "centre" else 0)
     return steps * source_len // (2 * target_len)
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from fusion.mixers._pooled import pooled_stack
+from fusion.mixers._pooled import PooledMixer
 from fusion.types import EVERY_MODALITY, MixerOutput, MixerSpec
 
 
-class ConcatMixer(nn.Module):
+class ConcatMixer(PooledMixer):
     """``fused = proj([f_a ; f_b ; ...])`` in sorted modality order; missing modalities are zeros.
 
     Args:
@@ -18,16 +18,17 @@ class ConcatMixer(nn.Module):
         dropout: dropout on the concatenation.
     """
 
+    name = "concat"
+
     def __init__(self, dims: dict[str, int], num_classes: int, roles: dict, projection: int = 0, dropout: float = 0.0):
-        super().__init__()
-        self.order = sorted(dims)
+        super().__init__(dims)
         total = sum(dims.values())
         self.dropout = nn.Dropout(dropout)
         self.proj = nn.Sequential(nn.Linear(total, projection), nn.ReLU()) if projection else nn.Identity()
         self.out_dim = projection or total
 
     def forward(self, features, masks) -> MixerOutput:
-        vectors, _ = pooled_stack(features, masks, self.order)
+        vectors, _ = self.pooled(features, masks)
         return MixerOutput(fused=self.proj(self.dropout(torch.cat(vectors, dim=1))))
 
 

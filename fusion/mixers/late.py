@@ -5,17 +5,20 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from fusion.mixers._pooled import pooled_stack
+from fusion.errors import RecipeError
+from fusion.mixers._pooled import PooledMixer
 from fusion.types import EVERY_MODALITY, MixerOutput, MixerSpec
 
 
-class LateMixer(nn.Module):
+class LateMixer(PooledMixer):
     """``logits = Σ_m w_m mask_m z_m / Σ_m w_m mask_m`` with ``z_m = Linear_m(f_m)``.
 
     Args:
         weights: per-modality score weights (default 1 each), as in score-level ensembles.
         softmax: combine probabilities' logs (log-softmax) instead of raw logits.
     """
+
+    name = "late"
 
     def __init__(
         self,
@@ -26,20 +29,22 @@ class LateMixer(nn.Module):
         softmax: bool = False,
         dropout: float = 0.0,
     ):
-        super().__init__()
-        self.order = sorted(dims)
+        super().__init__(dims)
         self.classifiers = nn.ModuleDict({m: nn.Linear(dims[m], num_classes) for m in self.order})
         given = weights or {}
         unknown = set(given) - set(self.order)
         if unknown:
-            raise ValueError(f"late fusion weights name {sorted(unknown)}, but the modalities are {self.order}")
+            raise RecipeError(
+                f"late: model.mixer.args.weights names {', '.join(sorted(unknown))}, which the model has no encoder for; "
+                f"expected weights for {', '.join(self.order)}"
+            )
         self.register_buffer("weights", torch.tensor([float(given.get(m, 1.0)) for m in self.order]))
         self.softmax = softmax
         self.dropout = nn.Dropout(dropout)
         self.out_dim = None
 
     def forward(self, features, masks) -> MixerOutput:
-        vectors, present = pooled_stack(features, masks, self.order)
+        vectors, present = self.pooled(features, masks)
         logits = torch.stack([self.classifiers[m](self.dropout(v)) for m, v in zip(self.order, vectors)], 1)
         if self.softmax:
             logits = logits.log_softmax(-1)

@@ -30,7 +30,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from fusion.mixers._common import row_mask
+from fusion.errors import ContractError, RecipeError
+from fusion.mixers._common import check_feature_shape, row_mask
 from fusion.types import EVERY_MODALITY, MixerOutput, MixerSpec
 
 
@@ -127,7 +128,10 @@ class CFEM(nn.Module):
     def forward(self, tokens: list[torch.Tensor], present: torch.Tensor) -> torch.Tensor:
         longest = max(t.shape[1] for t in tokens)
         if longest > self.time_embed.shape[0]:
-            raise ValueError(f"CFEM: {longest} frames but max_frames={self.time_embed.shape[0]}; raise max_frames")
+            raise ContractError(
+                f"mmixer: the frame features have {longest} frames but max_frames is {self.time_embed.shape[0]}; "
+                f"expected at most {self.time_embed.shape[0]} (raise model.mixer.args.max_frames)"
+            )
         embedded = torch.cat(
             [t + self.modality_embed[i] + self.time_embed[: t.shape[1]] for i, t in enumerate(tokens)], dim=1
         )
@@ -178,12 +182,16 @@ class MMixer(nn.Module):
         self.order = sorted(dims)
         count = len(self.order)
         if count < 2:
-            raise ValueError(f"mmixer needs at least 2 modalities, got {self.order}")
+            raise RecipeError(
+                f"mmixer: the model has encoders for {', '.join(self.order)} only; expected at least 2 modalities "
+                "(add one under model.encoders)"
+            )
         if content not in ("mean", "cfem"):
-            raise ValueError(f"mmixer: content={content!r} is not allowed; choose mean or cfem")
+            raise RecipeError(f"mmixer: content={content!r} is unknown; expected mean or cfem")
         if readout not in ("last", "mean"):
-            raise ValueError(f"mmixer: readout={readout!r} is not allowed; choose last or mean")
+            raise RecipeError(f"mmixer: readout={readout!r} is unknown; expected last or mean")
         self.content, self.readout, self.detach_content = content, readout, detach_content
+        self.dims = dict(dims)
         self.proj = nn.ModuleDict({m: nn.Linear(dims[m], dim) for m in self.order})
         if content == "mean":
             self.content_fc = nn.ModuleDict({m: nn.Linear((count - 1) * dim, dim) for m in self.order})
@@ -209,6 +217,9 @@ class MMixer(nn.Module):
         return torch.stack(out, dim=1)
 
     def forward(self, features, masks) -> MixerOutput:
+        sizes: dict[str, int] = {}
+        for m in self.order:  # each modality may have its own number of frames
+            check_feature_shape("mmixer", m, "frames", features[m].frames, ("B", f"T_{m}", self.dims[m]), sizes)
         frames = [self.proj[m](features[m].frames) for m in self.order]
         present = torch.stack([masks[m] for m in self.order], dim=1)
         content = self.contents(frames, present)

@@ -3,24 +3,24 @@
 from __future__ import annotations
 
 import torch
-from torch import nn
 
-from fusion.mixers._pooled import pooled_stack
+from fusion.mixers._pooled import PooledMixer, projections
 from fusion.types import EVERY_MODALITY, MixerOutput, MixerSpec
 
 
-class SumMixer(nn.Module):
+class SumMixer(PooledMixer):
     """``fused = Σ_m mask_m · W_m f_m`` (or the mean over present modalities with ``mean=True``)."""
 
+    name = "sum"
+
     def __init__(self, dims: dict[str, int], num_classes: int, roles: dict, dim: int = 256, mean: bool = True):
-        super().__init__()
-        self.order = sorted(dims)
-        self.proj = nn.ModuleDict({m: nn.Linear(dims[m], dim) for m in self.order})
+        super().__init__(dims)
+        self.proj = projections(dims, dim)
         self.mean = mean
         self.out_dim = dim
 
     def forward(self, features, masks) -> MixerOutput:
-        vectors, weights = pooled_stack(features, masks, self.order)
+        vectors, weights = self.pooled(features, masks)
         projected = torch.stack([self.proj[m](v) for m, v in zip(self.order, vectors)], dim=1)
         fused = (projected * weights[..., None]).sum(1)
         if self.mean:

@@ -20,6 +20,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from fusion.errors import RecipeError
 from fusion.types import EncoderSpec, Features
 from fusion_plugins.rgb.encoders import VIDEO_FACTORIES
 from fusion_plugins.rgb.encoders._common import VIDEO_PROVIDES
@@ -27,20 +28,24 @@ from fusion_plugins.rgb.encoders._common import VIDEO_PROVIDES
 NORMALIZE_MODES = ("range", "standardize", "none")
 
 
+def check_normalize(mode: str) -> None:
+    if mode not in NORMALIZE_MODES:
+        raise RecipeError(f"depth encoder: normalize={mode!r} is unknown; expected one of {', '.join(NORMALIZE_MODES)}")
+
+
 def normalize_depth(depth: torch.Tensor, mode: str = "range", max_range: float = 8.0, eps: float = 1e-6) -> torch.Tensor:
     """Normalise ``(B, ...)`` depth in metres per ``mode``; pixels equal to 0 (no reading) stay 0."""
+    check_normalize(mode)
     if mode == "none":
         return depth
     valid = depth > 0
     if mode == "range":
         return (depth / max_range).clamp(0.0, 1.0) * valid
-    if mode == "standardize":
-        dims = tuple(range(1, depth.dim()))
-        count = valid.sum(dim=dims, keepdim=True).clamp(min=1)
-        mean = (depth * valid).sum(dim=dims, keepdim=True) / count
-        var = ((depth - mean).pow(2) * valid).sum(dim=dims, keepdim=True) / count
-        return (depth - mean) / (var.sqrt() + eps) * valid
-    raise ValueError(f"normalize={mode!r}; choose one of {', '.join(NORMALIZE_MODES)}")
+    dims = tuple(range(1, depth.dim()))  # standardize
+    count = valid.sum(dim=dims, keepdim=True).clamp(min=1)
+    mean = (depth * valid).sum(dim=dims, keepdim=True) / count
+    var = ((depth - mean).pow(2) * valid).sum(dim=dims, keepdim=True) / count
+    return (depth - mean) / (var.sqrt() + eps) * valid
 
 
 class DepthEncoder(nn.Module):
@@ -48,8 +53,7 @@ class DepthEncoder(nn.Module):
 
     def __init__(self, backbone: nn.Module, normalize: str = "range", max_range: float = 8.0):
         super().__init__()
-        if normalize not in NORMALIZE_MODES:
-            raise ValueError(f"normalize={normalize!r}; choose one of {', '.join(NORMALIZE_MODES)}")
+        check_normalize(normalize)
         self.backbone, self.normalize, self.max_range = backbone, normalize, max_range
         self.out_dim = backbone.out_dim
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from fusion.errors import RecipeError
 from fusion_plugins.rgb.transforms import uniform_sample_indices
 
 SAMPLINGS = ("uniform", "clip")
@@ -47,4 +48,4 @@ def sample_indices(total: int, num: int | None, mode: str = "uniform", stride: i
         return uniform_indices(total, num, rng)
     if mode == "clip":
         return clip_indices(total, num, stride, rng)
-    raise ValueError(f"unknown frame sampling {mode!r}; choose from {', '.join(SAMPLINGS)}")
+    raise RecipeError(f"frame sampling: sampling={mode!r} is unknown; expected one of {', '.join(SAMPLINGS)}")

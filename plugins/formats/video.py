@@ -110,9 +110,10 @@ class PyAVVideo:
 def _checked(video, indices: np.ndarray) -> np.ndarray:
     indices = np.asarray(indices, dtype=np.int64).reshape(-1)
     if indices.size == 0:
-        raise ValueError(f"{video.path}: no frame indices to read")
+        raise DataError(f"{video.path}: no frame indices to read (the video has {video.num_frames} frames); expected at least one")
     if indices.min() < 0 or indices.max() >= video.num_frames:
-        raise ValueError(f"{video.path}: frame indices {indices.min()}..{indices.max()} outside 0..{video.num_frames - 1}")
+        raise DataError(f"{video.path}: frame indices {indices.min()}..{indices.max()} were asked for; expected indices in "
+                        f"0..{video.num_frames - 1} (the video's frames)")
     return indices
 
 

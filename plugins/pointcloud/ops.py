@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import torch
 
+from fusion.errors import ContractError
+
 
 def gather_points(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
     """``x (B, N, C)`` indexed by ``idx (B, ...)`` -> ``(B, ..., C)``."""
@@ -34,7 +36,8 @@ def farthest_point_sample(xyz: torch.Tensor, num_samples: int, start: torch.Tens
     """
     batch, n, _ = xyz.shape
     if num_samples > n:
-        raise ValueError(f"farthest_point_sample: cannot pick {num_samples} distinct points out of {n}")
+        raise ContractError(f"farthest_point_sample: cannot pick {num_samples} distinct points out of the {n} of xyz "
+                            f"{tuple(xyz.shape)}; expected at most {n} samples (fewer centroids, or more points per frame)")
     picks = torch.empty(batch, num_samples, dtype=torch.long, device=xyz.device)
     nearest = torch.full((batch, n), float("inf"), dtype=xyz.dtype, device=xyz.device)
     current = torch.zeros(batch, dtype=torch.long, device=xyz.device) if start is None else start.to(xyz.device)
@@ -53,7 +56,8 @@ def knn(query: torch.Tensor, xyz: torch.Tensor, k: int) -> tuple[torch.Tensor, t
     Returns ``(squared distances (B, M, k), indices (B, M, k))``.
     """
     if k > xyz.shape[1]:
-        raise ValueError(f"knn: k={k} is larger than the {xyz.shape[1]} points")
+        raise ContractError(f"knn: k={k} neighbours asked of the {xyz.shape[1]} points of xyz {tuple(xyz.shape)}; "
+                            f"expected k <= {xyz.shape[1]}")
     return square_distance(query, xyz).topk(k, dim=-1, largest=False, sorted=True)
 
 

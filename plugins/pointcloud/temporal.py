@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from fusion.errors import ContractError, RecipeError
 from fusion.types import EncoderSpec, Features
 from fusion_plugins.pointcloud.pointnet2 import GlobalAbstraction, SetAbstraction
 
@@ -50,7 +51,8 @@ class TemporalGRU(nn.Module):
     def __init__(self, dim: int, layers: int):
         super().__init__()
         if dim % 2:
-            raise ValueError(f"temporal='gru' needs an even feature size, got {dim}")
+            raise RecipeError(f"pointnet2_temporal: temporal='gru' splits the feature size over two directions, got {dim}; "
+                              "expected an even size (the last sa_mlps width)")
         self.gru = nn.GRU(dim, dim // 2, num_layers=layers, batch_first=True, bidirectional=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -69,20 +71,25 @@ class TemporalTransformer(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[1] > self.position.shape[1]:
-            raise ValueError(f"temporal transformer: {x.shape[1]} frames > max_frames {self.position.shape[1]}")
+            raise ContractError(f"pointnet2_temporal: the clip has {x.shape[1]} frames; the temporal transformer expects at "
+                                f"most max_frames={self.position.shape[1]}")
         return self.encoder(x + self.position[:, : x.shape[1]])
 
 
+def check_temporal(kind: str) -> None:
+    if kind not in TEMPORAL_MODELS:
+        raise RecipeError(f"pointnet2_temporal: temporal={kind!r} is unknown; expected one of {', '.join(TEMPORAL_MODELS)}")
+
+
 def temporal_model(kind: str, dim: int, layers: int) -> nn.Module:
+    check_temporal(kind)
     if kind == "conv":
         return TemporalConv(dim, layers)
     if kind == "gru":
         return TemporalGRU(dim, layers)
     if kind == "transformer":
         return TemporalTransformer(dim, layers)
-    if kind == "none":
-        return nn.Identity()
-    raise ValueError(f"temporal={kind!r}; choose one of {', '.join(TEMPORAL_MODELS)}")
+    return nn.Identity()  # "none"
 
 
 class PointNet2Temporal(nn.Module):
@@ -139,8 +146,7 @@ def pointnet2_temporal(
         in_channels: 3 + extra per-point channels (xyz first).
         temporal: ``conv`` (residual 1D convs), ``gru`` (bidirectional), ``transformer`` or ``none``.
     """
-    if temporal not in TEMPORAL_MODELS:
-        raise ValueError(f"temporal={temporal!r}; choose one of {', '.join(TEMPORAL_MODELS)}")
+    check_temporal(temporal)
     return PointNet2Temporal(in_channels, tuple(num_centroids), tuple(radii), tuple(k),
                              tuple(map(tuple, sa_mlps)), temporal, temporal_layers)
 

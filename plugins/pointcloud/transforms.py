@@ -12,6 +12,7 @@ import math
 import numpy as np
 import torch
 
+from fusion.errors import RecipeError
 from fusion.types import TransformSpec
 from fusion_plugins.pointcloud.ops import farthest_point_sample
 
@@ -29,7 +30,7 @@ class Sample:
 
     def __init__(self, num_points: int, method: str = "random"):
         if method not in SAMPLE_METHODS:
-            raise ValueError(f"pointcloud.sample: method={method!r}; choose one of {', '.join(SAMPLE_METHODS)}")
+            raise RecipeError(f"pointcloud.sample: method={method!r} is unknown; expected one of {', '.join(SAMPLE_METHODS)}")
         self.num_points, self.method = num_points, method
 
     def frame_indices(self, frame: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -86,7 +87,7 @@ class Rotate:
 
     def __init__(self, max_angle: float = math.pi, axis: str = "y", rotate_normals: bool = False):
         if axis not in AXES:
-            raise ValueError(f"pointcloud.rotate: axis={axis!r}; choose one of x, y, z")
+            raise RecipeError(f"pointcloud.rotate: axis={axis!r} is unknown; expected one of x, y, z")
         self.max_angle, self.axis, self.rotate_normals = max_angle, axis, rotate_normals
 
     def __call__(self, sample: dict, rng: np.random.Generator) -> dict:

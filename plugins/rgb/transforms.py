@@ -19,6 +19,7 @@ import torch
 from torchvision.transforms import InterpolationMode
 from torchvision.transforms.v2 import functional as TF
 
+from fusion.errors import DataError
 from fusion.types import TransformSpec
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -142,7 +143,7 @@ def uniform_sample_indices(length: int, num_frames: int, offsets: np.ndarray) ->
     Offsets in [0, 1) pick a position inside each segment; clips shorter than ``num_frames`` repeat frames.
     """
     if length < 1:
-        raise ValueError("uniform_sample: the clip has no frames")
+        raise DataError(f"uniform_sample: the clip has {length} frames; expected at least one to sample {num_frames} from")
     positions = (np.arange(num_frames) + offsets) * (length / num_frames)
     return np.minimum(positions.astype(np.int64), length - 1)
 

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from fusion.errors import ContractError
+from fusion.errors import ContractError, RecipeError
 from fusion.types import Features
 
 from .layouts import SkeletonLayout
@@ -157,12 +157,13 @@ class MultiScaleTemporalConv(nn.Module):
         width = out_channels // count
         if split == "equal":
             if out_channels % count:
-                raise ValueError(f"MultiScaleTemporalConv: {out_channels} channels do not split into {count} branches")
+                raise RecipeError(f"multi-scale TCN: {out_channels} channels do not split into {count} equal branches; "
+                                  f"expected a multiple of {count}")
             widths = [width] * count
         elif split == "remainder_first":
             widths = [out_channels - width * (count - 1)] + [width] * (count - 1)
         else:
-            raise ValueError(f"MultiScaleTemporalConv: unknown split {split!r} (equal, remainder_first)")
+            raise RecipeError(f"multi-scale TCN: split={split!r} is unknown; expected equal or remainder_first")
         self.branches = nn.ModuleList(
             self._branch(kind, in_channels, w, stride, branch_norm) for kind, w in zip(branches, widths)
         )
@@ -184,7 +185,7 @@ class MultiScaleTemporalConv(nn.Module):
         elif isinstance(kind, (tuple, list)) and len(kind) == 2:
             layers.append(TemporalConv(width, width, kernel_size=kind[0], stride=stride, dilation=kind[1], norm=norm))
         else:
-            raise ValueError(f"MultiScaleTemporalConv: unknown branch {kind!r}; use (kernel, dilation), 'max' or '1x1'")
+            raise RecipeError(f"multi-scale TCN: branch {kind!r} is unknown; expected [kernel, dilation], 'max' or '1x1'")
         return nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -203,9 +204,36 @@ def joint_features(x: torch.Tensor, batch: int, persons: int) -> Features:
 def select_config(encoder: str, configs: dict[str, dict], config: str, **overrides) -> dict:
     """A named configuration with explicit (non-None) overrides applied; unknown names list the known ones."""
     if config not in configs:
-        from fusion.errors import RecipeError
-
         raise RecipeError(f"{encoder}: unknown config {config!r}; known: {', '.join(configs)}")
     chosen = dict(configs[config])
     chosen.update({k: v for k, v in overrides.items() if v is not None})
     return chosen
+
+
+def check_block_lists(encoder: str, channels: Sequence[int], strides: Sequence[int]) -> None:
+    """One temporal stride per block: ``channels`` and ``strides`` (recipe arguments) must be as long."""
+    if len(channels) != len(strides):
+        raise RecipeError(f"{encoder}: channels has {len(channels)} entries but strides has {len(strides)}; "
+                          "expected one temporal stride per block")
+
+
+class GraphStack(nn.Module):
+    """Base of the GCN encoders: check the ``(B, C, T, V, M)`` input, ``data_bn``, the blocks in order,
+    then :func:`joint_features`. Subclasses set ``name``, ``layout``, ``in_channels``, ``data_bn``, ``blocks``
+    (and ``num_persons`` when the input norm fixes M)."""
+
+    name: str
+    num_persons: int | None = None
+
+    def run_blocks(self, x: torch.Tensor) -> torch.Tensor:
+        for block in self.blocks:
+            x = block(x)
+        return x
+
+    def forward_map(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, C, T, V, M)`` → the last block's ``(B·M, D, T', V)`` map."""
+        check_input(x, self.name, self.layout, self.in_channels, self.num_persons)
+        return self.run_blocks(self.data_bn(x))
+
+    def forward(self, x: torch.Tensor) -> Features:
+        return joint_features(self.forward_map(x), x.shape[0], x.shape[4])

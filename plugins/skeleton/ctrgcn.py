@@ -17,9 +17,9 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from fusion.types import Features
+from fusion.errors import RecipeError
 
-from .blocks import DataNorm, GCNBlock, MultiScaleTemporalConv, check_input, joint_features, residual, select_config
+from .blocks import DataNorm, GCNBlock, GraphStack, MultiScaleTemporalConv, check_block_lists, residual, select_config
 from .layouts import get_layout
 
 CONFIGS: dict[str, dict] = {
@@ -44,7 +44,9 @@ class CTRGC(nn.Module):
         super().__init__()
         rel = 8 if in_channels in (3, 9) else in_channels // rel_reduction
         if rel < 1:
-            raise ValueError(f"CTRGC: {in_channels} input channels give no relation channels (C_in/{rel_reduction} < 1)")
+            raise RecipeError(f"ctrgcn: {in_channels} input channels give no relation channels "
+                              f"(C_in / rel_reduction = {in_channels} / {rel_reduction} < 1); expected at least "
+                              f"{rel_reduction} channels")
         self.conv1 = nn.Conv2d(in_channels, rel, 1)
         self.conv2 = nn.Conv2d(in_channels, rel, 1)
         self.conv3 = nn.Conv2d(in_channels, out_channels, 1)
@@ -88,7 +90,7 @@ class CTRGCNBlock(GCNBlock):
         )
 
 
-class CTRGCN(nn.Module):
+class CTRGCN(GraphStack):
     """The CTR-GCN backbone: ``(B, C, T, V, M)`` → :class:`Features` (``pooled``, ``joints``, ``frames``).
 
     Args:
@@ -98,11 +100,12 @@ class CTRGCN(nn.Module):
         num_persons: M, fixed because ``data_bn`` normalises each person slot separately.
     """
 
+    name = "ctrgcn"
+
     def __init__(self, layout: str = "ntu25", in_channels: int = 3, channels: Sequence[int] = CONFIGS["paper"]["channels"],
                  strides: Sequence[int] = CONFIGS["paper"]["strides"], num_persons: int = 2):
         super().__init__()
-        if len(channels) != len(strides):
-            raise ValueError(f"ctrgcn: {len(channels)} channels but {len(strides)} strides")
+        check_block_lists(self.name, channels, strides)
         self.layout = get_layout(layout)
         self.in_channels, self.num_persons = in_channels, num_persons
         adjacency = torch.from_numpy(self.layout.partition("spatial"))
@@ -113,17 +116,6 @@ class CTRGCN(nn.Module):
         )
         self.out_dim = widths[-1]
         _init_weights(self)
-
-    def forward_map(self, x: torch.Tensor) -> torch.Tensor:
-        """``(B, C, T, V, M)`` → the last block's ``(B·M, D, T', V)`` map."""
-        check_input(x, "ctrgcn", self.layout, self.in_channels, self.num_persons)
-        x = self.data_bn(x)
-        for block in self.blocks:
-            x = block(x)
-        return x
-
-    def forward(self, x: torch.Tensor) -> Features:
-        return joint_features(self.forward_map(x), x.shape[0], x.shape[4])
 
 
 def official_init(model: nn.Module, near_identity: tuple[type, ...] = ()) -> None:

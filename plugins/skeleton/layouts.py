@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from fusion.errors import RecipeError
+from fusion.errors import RecipeError, RegistryError
 
 Pair = tuple[int, int]
 
@@ -108,13 +108,13 @@ class SkeletonLayout:
         v = self.num_joints
         for pair in self.bones + (self.stream_bones or ()):
             if not all(0 <= j < v for j in pair):
-                raise ValueError(f"layout {self.name!r}: bone {pair} is outside 0..{v - 1}")
+                raise RegistryError(f"layout {self.name!r}: bone {pair} is outside the joints 0..{v - 1}")
         for what, index in (("centre", self.centre), ("origin", self.origin)):
             if not 0 <= index < v:
-                raise ValueError(f"layout {self.name!r}: {what} joint {index} is outside 0..{v - 1}")
+                raise RegistryError(f"layout {self.name!r}: {what} joint {index} is outside the joints 0..{v - 1}")
         flip = np.asarray(self.flip)
         if sorted(self.flip) != list(range(v)) or not np.array_equal(flip[flip], np.arange(v)):
-            raise ValueError(f"layout {self.name!r}: flip {self.flip} is not an involutive permutation of {v} joints")
+            raise RegistryError(f"layout {self.name!r}: flip {self.flip} is not an involutive permutation of {v} joints")
 
     # ---------------------------------------------------------------- names and indices
 
@@ -214,20 +214,22 @@ def _parents(name: str, num_joints: int, bones: Sequence[Pair], root: int) -> np
         if child == parent:
             continue  # pyskl writes the root as (root, root)
         if parents[child] >= 0:
-            raise ValueError(f"layout {name}: joint {child} has two parents ({parents[child]} and {parent}); not a tree")
+            raise RegistryError(f"layout {name!r}: joint {child} has two parents ({parents[child]} and {parent}); "
+                                f"expected a tree")
         parents[child] = parent
     if parents[root] >= 0:
-        raise ValueError(f"layout {name}: the root joint {root} has a parent")
+        raise RegistryError(f"layout {name!r}: the root joint {root} has a parent; expected none")
     parents[root] = root
     orphans = np.flatnonzero(parents < 0)
     if orphans.size:
-        raise ValueError(f"layout {name}: joints {orphans.tolist()} have no parent; not a tree rooted at {root}")
+        raise RegistryError(f"layout {name!r}: joints {orphans.tolist()} have no parent; expected a tree rooted at {root}")
     # every joint must reach the root in at most V steps (no cycles)
     walk = np.arange(num_joints)
     for _ in range(num_joints):
         walk = parents[walk]
     if np.any(walk != root):
-        raise ValueError(f"layout {name}: joints {np.flatnonzero(walk != root).tolist()} do not reach the root {root}")
+        raise RegistryError(f"layout {name!r}: joints {np.flatnonzero(walk != root).tolist()} do not reach the root {root} "
+                            "(a cycle); expected a tree")
     return parents
 
 
@@ -264,7 +266,7 @@ def make_layout(
         try:
             return tuple((index[c], index[p]) for c, p in named)
         except KeyError as exc:
-            raise ValueError(f"layout {name!r}: unknown joint {exc.args[0]!r}") from None
+            raise RegistryError(f"layout {name!r}: a bone names joint {exc.args[0]!r}, which is not one of its joints") from None
 
     return SkeletonLayout(
         name=name,
@@ -368,7 +370,8 @@ _LAYOUTS: dict[str, SkeletonLayout] = {}
 def register_layout(layout: SkeletonLayout) -> SkeletonLayout:
     """Add a layout to the table :func:`get_layout` reads (plugins call this at import time)."""
     if layout.name in _LAYOUTS and _LAYOUTS[layout.name] != layout:
-        raise ValueError(f"a different skeleton layout is already registered as {layout.name!r}")
+        raise RegistryError(f"skeleton layout {layout.name!r} is registered twice with different definitions; "
+                            "expected one name per layout")
     _LAYOUTS[layout.name] = layout
     return layout
 

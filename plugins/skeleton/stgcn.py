@@ -15,9 +15,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from fusion.types import Features
-
-from .blocks import DataNorm, GraphConv, TemporalConv, check_input, joint_features, residual, select_config
+from .blocks import DataNorm, GraphConv, GraphStack, TemporalConv, check_block_lists, residual, select_config
 from .layouts import get_layout
 
 #: Block widths and strides; ``small`` runs on a laptop CPU in milliseconds.
@@ -48,7 +46,7 @@ class STGCNBlock(nn.Module):
         return self.relu(self.tcn(self.gcn(x, adjacency)) + self.residual(x))
 
 
-class STGCN(nn.Module):
+class STGCN(GraphStack):
     """The ST-GCN backbone: ``(B, C, T, V, M)`` → :class:`Features` (``pooled``, ``joints``, ``frames``).
 
     Args:
@@ -62,12 +60,13 @@ class STGCN(nn.Module):
         kernel_size: temporal kernel (9).
     """
 
+    name = "stgcn"
+
     def __init__(self, layout: str = "ntu25", in_channels: int = 3, channels: Sequence[int] = CONFIGS["paper"]["channels"],
                  strides: Sequence[int] = CONFIGS["paper"]["strides"], dropout: float = 0.5,
                  edge_importance: bool = True, partition: str = "stgcn", kernel_size: int = 9):
         super().__init__()
-        if len(channels) != len(strides):
-            raise ValueError(f"stgcn: {len(channels)} channels but {len(strides)} strides")
+        check_block_lists(self.name, channels, strides)
         self.layout = get_layout(layout)
         self.in_channels = in_channels
         adjacency = torch.from_numpy(self.layout.partition(partition))
@@ -85,16 +84,10 @@ class STGCN(nn.Module):
         self.out_dim = widths[-1]
         self.apply(_init_weights)
 
-    def forward_map(self, x: torch.Tensor) -> torch.Tensor:
-        """``(B, C, T, V, M)`` → the last block's ``(B·M, D, T', V)`` map."""
-        check_input(x, "stgcn", self.layout, self.in_channels)
-        x = self.data_bn(x)
+    def run_blocks(self, x: torch.Tensor) -> torch.Tensor:
         for i, block in enumerate(self.blocks):
             x = block(x, self.A * self.edge_importance[i] if self.edge_importance is not None else self.A)
         return x
-
-    def forward(self, x: torch.Tensor) -> Features:
-        return joint_features(self.forward_map(x), x.shape[0], x.shape[4])
 
 
 def _init_weights(module: nn.Module) -> None:

@@ -16,15 +16,13 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from fusion.types import Features
-
 from .blocks import (
     DataNorm,
     GCNBlock,
     GraphConv,
+    GraphStack,
     MultiScaleTemporalConv,
-    check_input,
-    joint_features,
+    check_block_lists,
     residual,
     select_config,
 )
@@ -68,7 +66,7 @@ class STGCNPPBlock(GCNBlock):
         )
 
 
-class STGCNPP(nn.Module):
+class STGCNPP(GraphStack):
     """The ST-GCN++ backbone: ``(B, C, T, V, M)`` → :class:`Features` (``pooled``, ``joints``, ``frames``).
 
     Args:
@@ -78,12 +76,13 @@ class STGCNPP(nn.Module):
         dropout: MS-TCN dropout of every block but the first (pyskl ``tcn_dropout``, 0 by default).
     """
 
+    name = "stgcnpp"
+
     def __init__(self, layout: str = "ntu25_b", in_channels: int = 3,
                  channels: Sequence[int] = CONFIGS["paper"]["channels"],
                  strides: Sequence[int] = CONFIGS["paper"]["strides"], dropout: float = 0.0):
         super().__init__()
-        if len(channels) != len(strides):
-            raise ValueError(f"stgcnpp: {len(channels)} channels but {len(strides)} strides")
+        check_block_lists(self.name, channels, strides)
         self.layout = get_layout(layout)
         self.in_channels = in_channels
         adjacency = torch.from_numpy(self.layout.partition("spatial"))
@@ -96,16 +95,6 @@ class STGCNPP(nn.Module):
         )
         self.out_dim = widths[-1]
 
-    def forward_map(self, x: torch.Tensor) -> torch.Tensor:
-        """``(B, C, T, V, M)`` → the last block's ``(B·M, D, T', V)`` map."""
-        check_input(x, "stgcnpp", self.layout, self.in_channels)
-        x = self.data_bn(x)
-        for block in self.blocks:
-            x = block(x)
-        return x
-
-    def forward(self, x: torch.Tensor) -> Features:
-        return joint_features(self.forward_map(x), x.shape[0], x.shape[4])
 
 
 def stgcnpp(layout: str = "ntu25_b", in_channels: int = 3, config: str = "paper",

@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from timm.models.vision_transformer import Block
 from torch import nn
 
-from fusion.errors import ContractError
+from fusion.errors import ContractError, RecipeError
 from fusion.types import Features
 
 from .blocks import check_input, joint_features, select_config
@@ -59,7 +59,8 @@ class SkeletonTransformer(nn.Module):
                  mlp_ratio: float = 4.0, patch: int = 4, frames: int = 120, drop_path: float = 0.0):
         super().__init__()
         if frames % patch:
-            raise ValueError(f"skeleton_transformer: frames={frames} is not a multiple of patch={patch}")
+            raise RecipeError(f"skeleton_transformer: frames={frames} is not a multiple of patch={patch}; "
+                              f"expected frames divisible by the temporal patch length")
         self.layout = get_layout(layout)
         self.in_channels, self.patch, self.out_dim = in_channels, patch, dim
         self.patch_embed = nn.Linear(in_channels * patch, dim)

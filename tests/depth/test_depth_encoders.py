@@ -32,7 +32,7 @@ def test_standardize_gives_zero_mean_unit_variance_over_valid_pixels(depth):
         values = sample[raw > 0]
         assert values.mean().abs() < 1e-5 and values.std(unbiased=False) == pytest.approx(1.0, abs=1e-4)
     torch.testing.assert_close(normalize_depth(depth, "none"), depth)
-    with pytest.raises(ValueError, match="range, standardize, none"):
+    with pytest.raises(RecipeError, match="normalize='minmax' is unknown; expected one of range, standardize, none"):
         normalize_depth(depth, "minmax")
 
 

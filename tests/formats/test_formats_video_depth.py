@@ -23,7 +23,7 @@ def test_frame_sampling_rules():
         assert np.all((drawn >= np.floor(edges[:-1])) & (drawn < edges[1:]))  # one frame inside each segment
         start = sample_indices(100, 8, "clip", stride=3, rng=rng)
         assert np.all(np.diff(start) == 3) and 0 <= start[0] <= 100 - 22
-    with pytest.raises(ValueError, match="unknown frame sampling 'dense'"):
+    with pytest.raises(RecipeError, match="sampling='dense' is unknown; expected one of uniform, clip"):
         sample_indices(10, 2, "dense")
 
 

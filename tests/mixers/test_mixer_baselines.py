@@ -4,6 +4,7 @@ import pytest
 import torch
 from mixer_helpers import all_present, pooled_features
 
+from fusion.errors import ContractError, RecipeError
 from fusion.mixers.attention_gate import AttentionGateMixer
 from fusion.mixers.concat import ConcatMixer
 from fusion.mixers.late import LateMixer
@@ -61,8 +62,19 @@ def test_late_fusion_is_the_weighted_mean_of_present_branch_logits():
 
 
 def test_late_fusion_rejects_weights_for_unknown_modalities():
-    with pytest.raises(ValueError, match="pointcloud"):
+    with pytest.raises(RecipeError, match="weights names pointcloud.*expected weights for depth, rgb, skeleton"):
         LateMixer(DIMS, 3, {}, weights={"pointcloud": 1.0})
+
+
+@pytest.mark.parametrize("name", BUILDERS)
+def test_features_that_break_the_out_dim_promise_are_a_contract_error(name):
+    features = pooled_features(DIMS)
+    features["skeleton"].pooled = torch.zeros(4, 3)
+    with pytest.raises(ContractError, match=rf"{name}: feature 'skeleton' \(pooled\) has shape \(4, 3\) but \(B, 5\)"):
+        BUILDERS[name]()(features, all_present(DIMS))
+    features["skeleton"].pooled = torch.zeros(2, 5)  # another batch size than the other modalities
+    with pytest.raises(ContractError, match=r"\(B, 5\) with B=4 as in the other features"):
+        BUILDERS[name]()(features, all_present(DIMS))
 
 
 def test_attention_gate_renormalises_over_present_modalities():

@@ -5,6 +5,7 @@ import torch
 from mixer_helpers import all_present, pooled_features
 from torch import nn
 
+from fusion.errors import ContractError, RecipeError
 from fusion.mixers.mmixer import CFEM, MCUCell, MMixer
 
 
@@ -49,10 +50,19 @@ def test_shapes_for_two_to_four_modalities(count, content):
 
 
 def test_needs_two_modalities_and_valid_options():
-    with pytest.raises(ValueError, match="at least 2"):
+    with pytest.raises(RecipeError, match="encoders for rgb only; expected at least 2"):
         MMixer({"rgb": 4}, 3, {})
-    with pytest.raises(ValueError, match="content"):
+    with pytest.raises(RecipeError, match="content='bank' is unknown; expected mean or cfem"):
         MMixer({"rgb": 4, "depth": 4}, 3, {}, content="bank")
+    with pytest.raises(RecipeError, match="readout='first'"):
+        MMixer({"rgb": 4, "depth": 4}, 3, {}, readout="first")
+
+
+def test_frame_features_of_the_wrong_width_are_a_contract_error():
+    mixer = MMixer({"rgb": 4, "depth": 6}, 3, {}, dim=8, hidden=8)
+    features = pooled_features({"rgb": 4, "depth": 5})
+    with pytest.raises(ContractError, match=r"mmixer: feature 'depth' \(frames\) has shape \(4, 6, 5\) but \(B, T_depth, 6\)"):
+        mixer(features, all_present(features))
 
 
 @pytest.mark.parametrize("content", ["mean", "cfem"])
@@ -122,5 +132,5 @@ def test_cfem_queries_attend_only_to_other_present_modalities():
     after = cfem(changed, present)
     assert torch.allclose(base[:, 0], after[:, 0], atol=1e-6)  # modality 0's content ignores itself
     assert not torch.allclose(base[:, 1], after[:, 1])
-    with pytest.raises(ValueError, match="max_frames"):
+    with pytest.raises(ContractError, match="9 frames but max_frames is 8"):
         cfem([torch.randn(2, 9, 8)] * 3, present)

@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+from fusion.errors import ContractError
 from fusion_plugins.pointcloud.ops import (
     ball_query,
     farthest_point_sample,
@@ -30,7 +31,7 @@ def test_fps_returns_distinct_indices_starting_at_the_given_point(cloud):
     assert torch.all(picks[:, 0] == 0)
     start = torch.tensor([5, 6, 7])
     assert torch.equal(farthest_point_sample(cloud, 4, start)[:, 0], start)
-    with pytest.raises(ValueError, match="distinct"):
+    with pytest.raises(ContractError, match=r"cannot pick 201 distinct points out of the 200 of xyz \(3, 200, 3\)"):
         farthest_point_sample(cloud, 201)
 
 

@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+from fusion.errors import RecipeError
 from fusion_plugins.pointcloud import temporal, two_stack
 from fusion_plugins.pointcloud.temporal import pointnet2_temporal
 from fusion_plugins.pointcloud.two_stack import pointnet2_two_stack
@@ -67,5 +68,5 @@ def test_temporal_models_keep_the_width(kind):
 
 def test_paper_trunk_width_and_unknown_temporal_model():
     assert pointnet2_temporal().out_dim == 1024
-    with pytest.raises(ValueError, match="conv, gru, transformer, none"):
+    with pytest.raises(RecipeError, match="temporal='lstm' is unknown; expected one of conv, gru, transformer, none"):
         pointnet2_temporal(temporal="lstm")

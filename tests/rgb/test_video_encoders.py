@@ -76,7 +76,7 @@ def test_tsm_mixes_frames():
 
 
 def test_tsm_rejects_backbone_without_residual_blocks():
-    with pytest.raises(ValueError, match="no residual block"):
+    with pytest.raises(RecipeError, match="backbone 'vit_tiny_patch16_224' has no residual block"):
         timm_tsm.tsm("vit_tiny_patch16_224")
 
 

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import logging
 import os
+import pickle
 from collections.abc import Mapping
 
 import torch
 from torch import nn
 
-from fusion.errors import RecipeError
+from fusion.errors import DataError, RecipeError
 from fusion.types import Features
 
 log = logging.getLogger(__name__)
@@ -32,14 +33,15 @@ def video_features(volume: torch.Tensor) -> Features:
     return Features(pooled=frames.mean(dim=1), frames=frames, volume=volume)
 
 
-def _state_dict_of(checkpoint: object) -> Mapping[str, torch.Tensor]:
+def _state_dict_of(checkpoint: object, path: str) -> Mapping[str, torch.Tensor]:
     """The tensors of a checkpoint saved by PyTorchVideo (``model_state``), timm/mmcv (``state_dict``) or as is."""
     if isinstance(checkpoint, Mapping):
         for key in ("model_state", "state_dict", "model"):
             if isinstance(checkpoint.get(key), Mapping):
                 return checkpoint[key]
         return checkpoint
-    raise ValueError(f"unsupported checkpoint object of type {type(checkpoint).__name__}")
+    raise DataError(f"{path}: the checkpoint holds a {type(checkpoint).__name__}; expected a dict of tensors "
+                    "(or one under model_state, state_dict or model)")
 
 
 def adapt_input_filters(weight: torch.Tensor, in_channels: int) -> torch.Tensor:
@@ -71,7 +73,11 @@ def load_local_checkpoint(model: nn.Module, path: str | os.PathLike) -> None:
             f"pretrained={path!r} is not a local checkpoint file; Fusion never downloads weights. "
             "Download the checkpoint yourself and give its path (or pretrained: null to train from scratch)."
         )
-    state = {k.removeprefix("module."): v for k, v in _state_dict_of(torch.load(path, map_location="cpu", weights_only=True)).items()}
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as exc:
+        raise DataError(f"{path}: not a readable PyTorch checkpoint ({(str(exc).strip().splitlines() or [type(exc).__name__])[0]})") from None
+    state = {k.removeprefix("module."): v for k, v in _state_dict_of(checkpoint, path).items()}
     own = model.state_dict()
     skipped = []
     for key, value in list(state.items()):

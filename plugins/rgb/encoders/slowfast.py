@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from fusion.errors import ContractError
 from fusion.types import EncoderSpec
 from fusion_plugins.rgb.encoders._common import VIDEO_PROVIDES, VolumeEncoder, last_norm_width, load_local_checkpoint
 
@@ -33,7 +34,8 @@ class SlowFastEncoder(VolumeEncoder):
     def forward_volume(self, x: torch.Tensor) -> torch.Tensor:
         frames = x.shape[2]
         if frames < self.alpha:
-            raise ValueError(f"slowfast: needs at least alpha={self.alpha} frames, got {frames}")
+            raise ContractError(f"slowfast: the clip {tuple(x.shape)} has {frames} frames; expected (B, C, T, H, W) "
+                                f"with T >= alpha = {self.alpha}")
         slow_index = torch.linspace(0, frames - 1, frames // self.alpha, device=x.device).long()
         slow, fast = self.blocks([x.index_select(2, slow_index), x])
         return torch.cat([slow, F.adaptive_avg_pool3d(fast, slow.shape[2:])], dim=1)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from fusion.errors import RecipeError
 from fusion.types import EncoderSpec
 from fusion_plugins.rgb.encoders._common import VIDEO_PROVIDES, VolumeEncoder, load_local_checkpoint
 from fusion_plugins.rgb.encoders.tsm import TemporalShift, set_num_frames
@@ -72,7 +73,7 @@ def tsm(backbone: str = "resnet50", in_channels: int = 3, shift_div: int = 8, pr
     if pretrained is not None:
         load_local_checkpoint(model, pretrained)
     if insert_temporal_shift(model, shift_div) == 0:
-        raise ValueError(
+        raise RecipeError(
             f"tsm: backbone {backbone!r} has no residual block TSM knows ({', '.join(SHIFT_POINTS)}); "
             "pick a ResNet, RegNet, MobileNet, EfficientNet or ConvNeXt"
         )

@@ -12,6 +12,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from fusion.errors import RecipeError
+
 
 def temporal_shift(x: torch.Tensor, shift_div: int = 8, time_dim: int = 2, channel_dim: int = 1) -> torch.Tensor:
     """Shift ``C // shift_div`` channels back and as many forward in time, zero-filling the ends.
@@ -26,7 +28,7 @@ def temporal_shift(x: torch.Tensor, shift_div: int = 8, time_dim: int = 2, chann
         shift_div: 1 / the fraction of channels shifted each way (8 for RGB, 4 for pose heatmaps).
     """
     if shift_div < 2:
-        raise ValueError(f"shift_div must be >= 2 (two folds must fit in the channels), got {shift_div}")
+        raise RecipeError(f"temporal shift: shift_div={shift_div} leaves no room for two shifted folds; expected >= 2")
     channels, frames = x.shape[channel_dim], x.shape[time_dim]
     fold = channels // shift_div
     out = torch.zeros_like(x)
