@@ -5,6 +5,11 @@ Files of one sample share the name ``SsssCcccPpppRrrrAaaa``::
     skeleton_dir/<name>.skeleton            (nturgb+d_skeletons)
     rgb_dir/<name>_rgb.avi | <name>.mp4     (nturgb+d_rgb, or PySKL's re-encoded videos)
     depth_dir/<name>/MDepth-00000001.png    (nturgb+d_depth_masked)
+    pose2d_pickle: PySKL's ntu60_hrnet.pkl  (HRNet COCO-17 x, y, score per frame; entries by frame_dir)
+
+``pose2d`` comes from the Kinect colour-frame joints of the ``.skeleton`` files (NTU-25), or, with
+``pose2d_pickle`` given, from a PySKL 2D pickle (COCO-17, the EPAM-Net / PoseC3D input), read with
+the restricted unpickler and checked entry by entry like the ``pose_pickle`` dataset.
 
 A sample is in the index when a file of any requested modality exists; a modality whose file is
 absent is left out of that sample (collate marks it missing). Skeleton-based requests drop the
@@ -43,6 +48,7 @@ from fusion_plugins.formats.depth import (
 )
 from fusion_plugins.formats.ntu import COLOR_SIZE, read_skeleton
 from fusion_plugins.formats.ntu_missing import NTU60_MISSING_SKELETONS, NTU120_MISSING_SKELETONS
+from fusion_plugins.formats.pyskl import PoseAnnotations
 from fusion_plugins.formats.sampling import SAMPLINGS, sample_indices
 from fusion_plugins.formats.splits import (
     BENCHMARKS,
@@ -79,6 +85,14 @@ def _index_depth(folder: Path) -> dict[str, Path]:
     return {e.name: Path(e.path) for e in os.scandir(folder) if e.is_dir() and parse_ntu_name(e.name)}
 
 
+def pad_persons(keypoint: np.ndarray, persons: int) -> np.ndarray:
+    """(M, T, V, C) -> (persons, T, V, C): the first ``persons`` bodies, zero bodies appended."""
+    out = np.zeros((persons, *keypoint.shape[1:]), dtype=np.float32)
+    kept = keypoint[:persons]
+    out[: len(kept)] = kept
+    return out
+
+
 def missing_names(missing: str | None, benchmark: str | None) -> frozenset[str]:
     """The sample names to leave out: ``official`` (the list of the benchmark), a file path, or none."""
     if missing in (None, "none", ""):
@@ -96,6 +110,8 @@ class NtuRgbd(FormatDataset):
         protocol: ``xsub`` (NTU60, NTU120), ``xview`` (NTU60) or ``xset`` (NTU120).
         benchmark: ``ntu60`` (setups 1-17, actions 1-60), ``ntu120`` or None (every file found).
         skeleton_dir, rgb_dir, depth_dir: the release folders; give those the modalities need.
+        pose2d_pickle: a PySKL 2D pickle (``ntu60_hrnet.pkl``) to read ``pose2d`` from instead of
+            the skeleton files' colour-frame joints (persons: the first ``max_bodies`` entries).
         modalities: any of skeleton, pose2d, rgb, depth, pointcloud; default: skeleton, rgb, depth
             for each folder given.
         missing: ``official`` (the NTU lists), a text file of names, or ``none``.
@@ -119,6 +135,7 @@ class NtuRgbd(FormatDataset):
         skeleton_dir: str | None = None,
         rgb_dir: str | None = None,
         depth_dir: str | None = None,
+        pose2d_pickle: str | None = None,
         modalities: Sequence[str] | None = None,
         missing: str | None = "official",
         max_bodies: int = 2,
@@ -146,17 +163,22 @@ class NtuRgbd(FormatDataset):
             raise RecipeError(f"data.dataset.args.depth_size: expected [width, height] or null, got {depth_size!r}")
         depth_size = depth_size and tuple(check_count("depth_size", v) for v in depth_size)
         dirs = {"skeleton_dir": skeleton_dir, "rgb_dir": rgb_dir, "depth_dir": depth_dir}
+        self.source = {**SOURCE, "pose2d": "pose2d_pickle"} if pose2d_pickle is not None else SOURCE
         if modalities is None:
             modalities = [m for m in ("skeleton", "rgb", "depth") if dirs[SOURCE[m]] is not None]
+            modalities += ["pose2d"] if pose2d_pickle is not None else []
         if not modalities:
-            raise RecipeError("data.dataset.args: give at least one of skeleton_dir, rgb_dir, depth_dir")
+            raise RecipeError("data.dataset.args: give at least one of skeleton_dir, rgb_dir, depth_dir, pose2d_pickle")
         for modality in modalities:
             check_choice("modalities", modality, MODALITIES)
-            if dirs[SOURCE[modality]] is None:
-                raise RecipeError(f"data.dataset.args.{SOURCE[modality]}: needed for modality {modality!r}")
+            if {**dirs, "pose2d_pickle": pose2d_pickle}[self.source[modality]] is None:
+                alternative = " (or pose2d_pickle, a PySKL 2D pickle)" if modality == "pose2d" else ""
+                raise RecipeError(f"data.dataset.args.{self.source[modality]}: needed for modality {modality!r}{alternative}")
         self.modalities = tuple(modalities)
         self.dirs = {key: require_dir(path, key) for key, path in dirs.items() if path is not None
-                     and any(SOURCE[m] == key for m in self.modalities)}
+                     and any(self.source[m] == key for m in self.modalities)}
+        self.poses = (PoseAnnotations("all", path=pose2d_pickle) if "pose2d_pickle" in self.source.values()
+                      and "pose2d" in self.modalities else None)
         proto, part = resolve_split(split, protocol)
         check_choice("protocol", proto, PROTOCOLS)
         self.split, self.protocol, self.part, self.benchmark = split, proto, part, benchmark
@@ -182,6 +204,10 @@ class NtuRgbd(FormatDataset):
         for key, folder in self.dirs.items():
             for name, path in indexers[key](folder).items():
                 files.setdefault(name, {})[key] = path
+        if self.poses is not None:  # entries by frame_dir; split "all" keeps the file's order
+            self.pose_positions = {info.id: position for position, info in enumerate(self.poses.infos)}
+            for name in self.pose_positions:
+                files.setdefault(name, {})["pose2d_pickle"] = Path(self.poses.path)
         infos = []
         for name in sorted(files):
             parsed = parse_ntu_name(name)
@@ -189,8 +215,8 @@ class NtuRgbd(FormatDataset):
                 continue
             if not in_benchmark(parsed, self.benchmark) or not in_part(parsed, self.protocol, self.part):
                 continue
-            have = tuple(m for m in self.modalities if SOURCE[m] in files[name])
-            first = files[name][SOURCE[have[0]]]
+            have = tuple(m for m in self.modalities if self.source[m] in files[name])
+            first = files[name][self.source[have[0]]]
             infos.append(SampleInfo(name, parsed.label, str(first), have,
                                     {"files": {k: str(v) for k, v in files[name].items()}, "name": parsed}))
         return infos
@@ -202,14 +228,20 @@ class NtuRgbd(FormatDataset):
         files = {k: Path(v) for k, v in info.extra["files"].items()}
         rng = self.rng(index) if self.random_sampling else None
         sample: dict = {}
-        skeleton_file = video = depth_list = None
-        if {"skeleton", "pose2d"} & set(info.modalities):
+        skeleton_file = video = depth_list = poses = None
+        if "skeleton" in info.modalities or ("pose2d" in info.modalities and self.poses is None):
             skeleton_file = read_skeleton(files["skeleton_dir"])
+        if "pose2d" in info.modalities and self.poses is not None:
+            poses = self.poses.load(self.pose_positions[info.id]).get("pose2d")
+            if poses is None:
+                raise DataError(f"{self.poses.path} [{info.id}]: pose2d_pickle holds 3D keypoints; expected a 2D "
+                                f"pickle (x, y and keypoint_score, e.g. ntu60_hrnet.pkl)")
         if "rgb" in info.modalities:
             video = open_video(files["rgb_dir"], self.backend)
         if {"depth", "pointcloud"} & set(info.modalities):
             depth_list = depth_frames(files["depth_dir"])
-        lengths = {"skeleton": skeleton_file and skeleton_file.num_frames, "rgb": video and video.num_frames,
+        lengths = {"skeleton": skeleton_file and skeleton_file.num_frames,
+                   "pose2d": poses is not None and poses.shape[1], "rgb": video and video.num_frames,
                    "depth": depth_list and len(depth_list)}
         reference = next(n for n in lengths.values() if n)
         indices = sample_indices(reference, self.num_frames, self.sampling, self.stride, rng)
@@ -226,9 +258,11 @@ class NtuRgbd(FormatDataset):
             if "skeleton" in info.modalities:
                 xyz = skeleton_xyz(slots, skeleton_file.num_frames, self.max_bodies)[:, frames]
                 sample["skeleton"] = check_finite(xyz, skeleton_file.path, "joint xyz")
-            if "pose2d" in info.modalities:
+            if "pose2d" in info.modalities and poses is None:
                 uvs = pose2d_color(slots, skeleton_file.num_frames, self.max_bodies)[:, frames]
                 sample["pose2d"] = check_finite(uvs, skeleton_file.path, "joint colorX/colorY")
+        if poses is not None:
+            sample["pose2d"] = pad_persons(poses, self.max_bodies)[:, on(poses.shape[1])]
         if video is not None:
             sample["rgb"] = video.read(on(video.num_frames))
         if depth_list is not None:
@@ -242,6 +276,7 @@ class NtuRgbd(FormatDataset):
             **info.extra["name"].meta(),
             "dataset": self.benchmark or "ntu",
             "layout": "ntu25",
+            "pose2d_layout": "coco17" if poses is not None else "ntu25",
             "frames": indices,
             "intrinsics": dict(self.intrinsics),
             "image_size": COLOR_SIZE,

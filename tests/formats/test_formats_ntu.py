@@ -2,7 +2,16 @@
 
 import numpy as np
 import pytest
-from format_writers import blob_depth, one_body_frames, ramp_video, write_depth_folder, write_skeleton, write_video
+from format_writers import (
+    blob_depth,
+    one_body_frames,
+    pyskl_annotations,
+    ramp_video,
+    write_depth_folder,
+    write_pickle,
+    write_skeleton,
+    write_video,
+)
 
 from fusion.errors import DataError, RecipeError
 from fusion.model import _build
@@ -95,6 +104,29 @@ def test_joined_sample_is_aligned_across_modalities(ntu_root, backend):
     position = {info.id: k for k, info in enumerate(dataset.infos)}
     assert "rgb" not in dataset[position[MISSING]]  # absent files: that modality is left out of the sample
     assert "depth" not in dataset[position[NAMES[2]]] and "pointcloud" not in dataset[position[NAMES[2]]]
+
+
+def test_hrnet_pose2d_from_a_pyskl_pickle_joins_the_rgb_frames(ntu_root):
+    """EPAM-Net's input: RGB from the release folder, COCO-17 x, y, score from ntu60_hrnet.pkl."""
+    annotations = pyskl_annotations(NAMES[:2], two_d=True, frames=10, persons=1)
+    pickle = write_pickle(ntu_root / "hrnet.pkl", {"split": {}, "annotations": annotations})
+    dataset = NtuRgbd("all", modalities=["rgb", "pose2d"], num_frames=5, backend="pyav", missing="none",
+                      rgb_dir=str(ntu_root / "rgb"), pose2d_pickle=str(pickle))
+    position = {info.id: k for k, info in enumerate(dataset.infos)}
+    sample = dataset[position[NAMES[1]]]
+    assert sample["pose2d"].shape == (2, 5, 17, 3) and not sample["pose2d"][1].any()  # second person padded
+    frames = sample["meta"]["frames"]
+    expected = annotations[1]["keypoint"][0, frames].astype(np.float32)
+    np.testing.assert_allclose(sample["pose2d"][0, :, :, :2], expected)
+    np.testing.assert_allclose(sample["pose2d"][0, :, :, 2], annotations[1]["keypoint_score"][0, frames].astype(np.float32))
+    assert sample["meta"]["pose2d_layout"] == "coco17" and sample["rgb"].shape[0] == 5
+    assert "pose2d" not in dataset[position[NAMES[2]]]  # RGB only: no annotation for that name
+    three_d = write_pickle(ntu_root / "3d.pkl", {"split": {}, "annotations": pyskl_annotations(NAMES[:1])})
+    with pytest.raises(DataError, match="holds 3D keypoints"):
+        NtuRgbd("all", modalities=["pose2d"], missing="none", pose2d_pickle=str(three_d))[0]
+    with pytest.raises(RecipeError, match=r"skeleton_dir: needed for modality 'pose2d' \(or pose2d_pickle"):
+        NtuRgbd("all", modalities=["rgb", "pose2d"], missing="none", rgb_dir=str(ntu_root / "rgb"),
+                pose2d_pickle=None, skeleton_dir=None)
 
 
 def test_training_split_samples_at_random_and_reproducibly(ntu_root):
