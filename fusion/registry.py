@@ -13,8 +13,8 @@ import importlib
 import importlib.metadata
 import logging
 import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable
 
 import pluggy
 

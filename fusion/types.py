@@ -9,8 +9,9 @@ into a :data:`Batch` (tensors, batch layout, one bool mask per modality); an enc
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import torch
 
@@ -86,7 +87,7 @@ class ComponentSpec:
     def kind(self) -> str:
         return _KIND_OF_SPEC[type(self)]
 
-    def with_plugin(self, plugin: str) -> "ComponentSpec":
+    def with_plugin(self, plugin: str) -> ComponentSpec:
         return dataclasses.replace(self, plugin=plugin)
 
 
