@@ -123,7 +123,7 @@ def _eval_protocol(args) -> int:
                            k=args.k, temperature=args.temperature, fraction=args.fraction, balanced=args.balanced,
                            seeds=args.seeds, mode=args.mode, layer_decay=args.layer_decay,
                            label_smoothing=args.label_smoothing, warmup_epochs=args.warmup_epochs, shots=args.shots,
-                           episodes=args.episodes, **given)
+                           episodes=args.episodes, cache=not args.no_feature_cache, **given)
     result = run_protocol(Path(args.run_dir), args.protocol, opts, args.overrides)
     extra = f" ± {result['top1_std']:.4f}" if "top1_std" in result else ""
     print(f"{args.protocol} ({args.init}) top-1 {result['top1']:.4f}{extra} -> {result['output']}")
@@ -182,6 +182,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--shots", type=int, default=1, help="fewshot: labelled samples per class")
     p.add_argument("--episodes", type=int, default=20, help="fewshot: episodes averaged")
     p.add_argument("--classes", type=int, nargs="+", help="fewshot: held-out class ids (default: second half)")
+    p.add_argument("--no-feature-cache", action="store_true",
+                   help="linear/knn/fewshot: extract frozen features again; neither read nor write RUN_DIR/feature-cache")
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("plugin", help="plugin authoring")

@@ -16,11 +16,18 @@
 
 ``init=random`` evaluates the same architecture with its random initialisation (the baseline every
 pre-training must beat). Results go to ``RUN_DIR/protocol-NAME-TIME.json``.
+
+Frozen features are cached in ``RUN_DIR/feature-cache/features-KEY.npz``: extracting them is most of a
+probe's time, and every linear / kNN / few-shot / semi-linear call on the same encoder needs the same
+ones. KEY hashes the resolved recipe (data, transforms, model, seed, overrides), the encoder, the init
+and, for ``init=checkpoint``, the content of the checkpoint's weights, so a rewritten checkpoint or any
+override that could change the features misses the cache.
 """
 
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import math
 import time
@@ -63,6 +70,7 @@ class ProtocolOptions:
     shots: int = 1
     classes: list[int] | None = None     # few-shot held-out classes
     episodes: int = 20
+    cache: bool = True                   # reuse / write RUN_DIR/feature-cache (frozen-feature protocols)
 
 
 # ---------------------------------------------------------------------------------------- pure parts
@@ -218,6 +226,49 @@ def extract_features(recipe: dict, built, split: str, modality: str) -> tuple[to
     return torch.cat(feats), torch.cat(labels)
 
 
+FEATURE_CACHE = "feature-cache"
+
+
+def weights_digest(checkpoint_path: Path) -> str:
+    """sha256 of a checkpoint's ``model.safetensors``: rewriting the checkpoint changes the cache key."""
+    digest = hashlib.sha256()
+    with open(Path(checkpoint_path) / "model.safetensors", "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def feature_cache_key(recipe: dict, checkpoint_path: Path, init: str, modality: str, splits: tuple[str, str]) -> str:
+    """Hash of everything the frozen features depend on (the whole resolved recipe, to be safe)."""
+    identity = {"recipe": {k: v for k, v in recipe.items() if k != "source"}, "init": init, "modality": modality,
+                "splits": list(splits), "weights": weights_digest(checkpoint_path) if init == "checkpoint" else None}
+    return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:20]
+
+
+def cached_features(run_dir: Path, recipe: dict, built, checkpoint_path: Path, init: str, modality: str,
+                    splits: tuple[str, str], use_cache: bool = True):
+    """``(train_f, train_y, test_f, test_y, cache_path or None, hit)``, read from or written to the run's cache."""
+    path = None
+    if use_cache:
+        key = feature_cache_key(recipe, checkpoint_path, init, modality, splits)
+        path = run_dir / FEATURE_CACHE / f"features-{key}.npz"
+        if path.is_file():
+            with np.load(path, allow_pickle=False) as z:
+                return (*(torch.from_numpy(z[n]) for n in ("train_f", "train_y", "test_f", "test_y")), path, True)
+    train_f, train_y = extract_features(recipe, built, splits[0], modality)
+    test_f, test_y = extract_features(recipe, built, splits[1], modality)
+    if path is not None:
+        partial = path.with_name(path.stem + ".partial.npz")  # written whole, then renamed: no torn cache files
+        try:
+            path.parent.mkdir(exist_ok=True)
+            np.savez(partial, train_f=train_f.numpy(), train_y=train_y.numpy(), test_f=test_f.numpy(),
+                     test_y=test_y.numpy())
+            partial.replace(path)
+        except OSError:  # a read-only run directory: evaluate without caching
+            path = None
+    return train_f, train_y, test_f, test_y, path, False
+
+
 def finetune_recipe(recipe: dict, run_dir: Path, opts: ProtocolOptions, modality: str, which: str) -> dict:
     """The recipe of a fine-tuning stage started from ``run_dir``'s encoder."""
     out = copy.deepcopy(recipe)
@@ -267,10 +318,12 @@ def run_protocol(run_dir: str | Path, protocol: str, opts: ProtocolOptions | Non
     result: dict = {"protocol": protocol, "checkpoint": str(path), "init": opts.init, "options": asdict(opts)}
     needs_features = protocol in ("linear", "knn", "fewshot") or (protocol == "semi" and opts.mode == "linear")
     if needs_features:
-        test_split = recipe["eval"]["split"] or recipe["data"]["test_split"]
-        train_f, train_y = extract_features(recipe, built, recipe["data"]["train_split"], modality)
-        test_f, test_y = extract_features(recipe, built, test_split, modality)
-        result["feature_dim"] = int(train_f.shape[1])
+        splits = (recipe["data"]["train_split"], recipe["eval"]["split"] or recipe["data"]["test_split"])
+        started = time.perf_counter()
+        train_f, train_y, test_f, test_y, cache, hit = cached_features(run_dir, recipe, built, path, opts.init,
+                                                                       modality, splits, opts.cache)
+        result.update(feature_dim=int(train_f.shape[1]), feature_cache=str(cache) if cache else None,
+                      feature_cache_hit=hit, feature_seconds=round(time.perf_counter() - started, 3))
     n_cls = built.num_classes
     if protocol == "linear":
         scores = linear_probe(train_f, train_y, test_f, n_cls, opts.epochs or 100, 0.1 if opts.lr is None else opts.lr,
@@ -302,6 +355,10 @@ def run_protocol(run_dir: str | Path, protocol: str, opts: ProtocolOptions | Non
         result.update(trials=trials, top1=float(np.mean([t["top1"] for t in trials])),
                       top1_std=float(np.std([t["top1"] for t in trials])))
     out = run_dir / f"protocol-{protocol}-{stamp}.json"
+    for again in range(1, 1000):  # several calls within one second (cached features make them fast)
+        if not out.exists():
+            break
+        out = run_dir / f"protocol-{protocol}-{stamp}-{again}.json"
     result["output"] = str(out)
     out.write_text(json.dumps(result, indent=1))
     return result

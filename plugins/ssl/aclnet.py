@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from fusion.errors import RecipeError
 from fusion.types import ObjectiveSpec
 
 from .contrastive import spherical_kmeans
@@ -68,7 +69,8 @@ class AffinityContrastive(nn.Module):
                  label_smoothing: float = 0.0, seed: int = 0):
         super().__init__()
         if num_superclasses > num_classes:
-            raise ValueError(f"aclnet: {num_superclasses} superclasses for {num_classes} classes")
+            raise RecipeError(f"objective aclnet, argument num_superclasses: {num_superclasses} superclasses for "
+                              f"{num_classes} classes (need num_superclasses <= num_classes)")
         self.weight, self.num_superclasses = float(weight), int(num_superclasses)
         self.tau_min, self.tau_max, self.margin, self.hard_only = float(tau_min), float(tau_max), float(margin), hard_only
         self.affinity_weight, self.momentum, self.warmup_epochs = float(affinity_weight), float(momentum), int(warmup_epochs)

@@ -148,7 +148,7 @@ def spherical_kmeans(points: torch.Tensor, clusters: int, iterations: int = 100,
     points = F.normalize(points.float(), dim=1)
     n = points.shape[0]
     if n < clusters:
-        raise ValueError(f"spherical_kmeans: {n} points cannot make {clusters} clusters")
+        raise ContractError(f"spherical_kmeans: points tensor has {n} rows, which cannot make {clusters} clusters")
     device = points.device
     first = torch.randint(n, (1,), generator=generator).item()
     centres = [points[first]]

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from fusion.errors import RecipeError
+from fusion.errors import ContractError, RecipeError
 from fusion_plugins.skeleton.layouts import SkeletonLayout, get_layout, make_layout, register_layout
 
 
@@ -116,7 +116,8 @@ def pad_joints(x: torch.Tensor, num_joints: int) -> torch.Tensor:
     """Zero-pad ``(B, C, T, V, M)`` on the joint axis to ``num_joints`` (real joints first, unchanged)."""
     extra = num_joints - x.shape[3]
     if extra < 0:
-        raise ValueError(f"pad_joints: {x.shape[3]} joints do not fit in {num_joints}")
+        raise ContractError(f"pad_joints: skeleton tensor (B, C, T, V, M) has V={x.shape[3]} joints, "
+                            f"which do not fit in {num_joints}")
     return torch.nn.functional.pad(x, (0, 0, 0, extra)) if extra else x
 
 

@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from fusion.errors import RecipeError
 from fusion.types import EncoderSpec, Features, ObjectiveSpec
 from fusion_plugins.skeleton.blocks import select_config
 from fusion_plugins.skeleton.layouts import get_layout
@@ -151,7 +152,8 @@ def hallucinate_positives(anchors: torch.Tensor, prototypes: torch.Tensor, count
     nearest = ranking[:, 0]
     candidates = ranking[:, skip_closest: skip_closest + num_candidates]
     if candidates.shape[1] == 0:
-        raise ValueError(f"hallucinate_positives: no candidate prototypes ({c} prototypes, skip {skip_closest})")
+        raise RecipeError(f"objective halp, arguments skip_closest / num_candidates: no candidate prototypes "
+                          f"({c} prototypes, skip_closest={skip_closest}, num_candidates={num_candidates})")
     pick = torch.randint(candidates.shape[1], (n, count), generator=generator).to(anchors.device)
     target = candidates.gather(1, pick)  # N, n
     k = anchors[:, None].expand(-1, count, -1)
@@ -204,8 +206,9 @@ class HaLP(MomentumContrast):
         super().__init__(encoder_dim, feature_dim, queue_size, momentum, temperature, mlp, num_views=2,
                          modality=modality, base_lr=base_lr)
         if prototype_keys > queue_size or num_prototypes > prototype_keys:
-            raise ValueError(f"halp: need num_prototypes ({num_prototypes}) <= prototype_keys ({prototype_keys}) "
-                             f"<= queue_size ({queue_size})")
+            raise RecipeError(f"objective halp, arguments num_prototypes / prototype_keys / queue_size: need "
+                              f"num_prototypes ({num_prototypes}) <= prototype_keys ({prototype_keys}) "
+                              f"<= queue_size ({queue_size})")
         self.num_prototypes, self.prototype_keys = int(num_prototypes), int(prototype_keys)
         self.update_every, self.num_positives = int(update_prototypes_every), int(num_positives)
         self.hardness, self.skip_closest, self.num_candidates = float(hardness), int(skip_closest), int(num_candidates)

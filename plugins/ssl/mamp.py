@@ -18,7 +18,7 @@ import torch
 from timm.models.vision_transformer import Block
 from torch import nn
 
-from fusion.errors import ContractError
+from fusion.errors import ContractError, RecipeError
 from fusion.types import ObjectiveSpec
 from fusion_plugins.skeleton.transformer import vit_init
 
@@ -103,11 +103,11 @@ class MAMP(PretextObjective):
         from fusion_plugins.skeleton.layouts import get_layout
 
         if target not in ("motion", "position"):
-            raise ValueError(f"mamp: target must be 'motion' or 'position', got {target!r}")
+            raise RecipeError(f"objective mamp, argument target: must be 'motion' or 'position', got {target!r}")
         if not 0 < mask_ratio < 1:
-            raise ValueError(f"mamp: mask_ratio must lie in (0, 1), got {mask_ratio}")
+            raise RecipeError(f"objective mamp, argument mask_ratio: must lie in (0, 1), got {mask_ratio}")
         if frames % patch:
-            raise ValueError(f"mamp: frames={frames} is not a multiple of patch={patch}")
+            raise RecipeError(f"objective mamp, arguments frames / patch: frames={frames} is not a multiple of patch={patch}")
         self.mask_ratio, self.tau, self.target, self.norm_target = float(mask_ratio), float(tau), target, norm_target
         self.encoder_dim, self.patch = encoder_dim, patch
         joints = get_layout(layout).num_joints

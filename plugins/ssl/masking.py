@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 import torch
 
+from fusion.errors import RecipeError
+
 
 @dataclass
 class TokenMask:
@@ -73,7 +75,7 @@ def body_region_mask(num: int, regions: Sequence[Sequence[int]], num_joints: int
     """
     counts = torch.as_tensor(count if not isinstance(count, int) else [count])
     if counts.min() < 1 or counts.max() > len(regions):
-        raise ValueError(f"body_region_mask: count {list(counts.tolist())} must lie in 1..{len(regions)} regions")
+        raise RecipeError(f"body_region_mask, argument count: count {list(counts.tolist())} must lie in 1..{len(regions)} regions")
     member = torch.zeros(len(regions), num_joints, dtype=torch.bool)
     for r, joints in enumerate(regions):
         member[r, list(joints)] = True

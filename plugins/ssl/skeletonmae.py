@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fusion.errors import ContractError
+from fusion.errors import ContractError, RecipeError
 from fusion.types import Features, ObjectiveSpec
 from fusion_plugins.skeleton.blocks import MultiScaleTemporalConv, check_input, joint_features
 from fusion_plugins.skeleton.layouts import get_layout
@@ -63,12 +63,12 @@ class SkeletonMAE(PretextObjective):
                  target: str = "input", modality: str = "skeleton", base_lr: float | None = None):
         super().__init__(modality, 1, base_lr)
         if target not in ("input", "embedding"):
-            raise ValueError(f"skeletonmae: target must be 'input' or 'embedding', got {target!r}")
+            raise RecipeError(f"objective skeletonmae, argument target: must be 'input' or 'embedding', got {target!r}")
         self.layout = get_layout(layout)
         names = list(regions) if regions is not None else [r for r in REGION_ORDER if r in self.layout.parts]
         missing = [n for n in names if n not in self.layout.parts]
         if missing:
-            raise ValueError(f"skeletonmae: layout {self.layout.name!r} has no part {missing[0]!r}; "
+            raise RecipeError(f"objective skeletonmae, argument regions: layout {self.layout.name!r} has no part {missing[0]!r}; "
                              f"parts: {', '.join(self.layout.parts)}")
         self.region_names = names
         self.regions = [tuple(self.layout.parts[n]) for n in names]

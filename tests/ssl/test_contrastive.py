@@ -5,6 +5,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from fusion.errors import ContractError
 from fusion.mixers.concat import ConcatMixer
 from fusion.model import FusionModel
 from fusion_plugins.skeleton.stgcn import stgcn
@@ -92,5 +93,5 @@ def test_spherical_kmeans_finds_separated_clusters_with_unit_centres():
     centres = spherical_kmeans(points, 3, generator=g)
     torch.testing.assert_close(centres.norm(dim=1), torch.ones(3))
     assert sorted((centres @ axes.t()).argmax(1).tolist()) == [0, 1, 2]
-    with pytest.raises(ValueError, match="cannot make"):
+    with pytest.raises(ContractError, match="cannot make"):
         spherical_kmeans(points[:2], 3)

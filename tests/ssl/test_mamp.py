@@ -1,8 +1,10 @@
 """MAMP: exact masked counts, motion bias, masked-only loss, motion target, decoder shapes, parameter counts."""
 
+import pytest
 import torch
 from torch import nn
 
+from fusion.errors import RecipeError
 from fusion_plugins.skeleton.transformer import skeleton_transformer
 from fusion_plugins.ssl.mamp import MAMP, masked_mse, motion_of, normalise_tokens
 from fusion_plugins.ssl.masking import token_mask, token_motion
@@ -84,3 +86,11 @@ def test_paper_sizes():
     assert count(encoder) == 6_336_000
     assert count(MAMP(decoder_depth=3).decoder) == 2_453_004
     assert count(MAMP(decoder_depth=5).decoder) == 4_032_524
+
+
+@pytest.mark.parametrize("args, named", [({"target": "velocity"}, "argument target"),
+                                         ({"mask_ratio": 1.0}, "argument mask_ratio"),
+                                         ({"frames": 30, "patch": 4}, "arguments frames / patch")])
+def test_bad_recipe_arguments_raise_recipe_errors_naming_them(args, named):
+    with pytest.raises(RecipeError, match=f"objective mamp, {named}"):
+        MAMP(**{"encoder_dim": 16, "frames": 16, "decoder_dim": 16, "decoder_depth": 1, "decoder_heads": 2, **args})

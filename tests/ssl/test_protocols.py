@@ -1,6 +1,7 @@
 """Evaluation protocols on a toy feature set and end to end on a toy run."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -85,3 +86,34 @@ def test_protocols_end_to_end(toy_run, capsys):
     assert tuned["trials"][0]["count"] == 48
     assert main(["eval", str(toy_run), "--protocol", "fewshot", "--shots", "2", "--episodes", "3"]) == 0
     assert "fewshot (checkpoint) top-1" in capsys.readouterr().out
+
+
+def test_feature_cache_is_reused_and_invalidated(toy_run):
+    """A second frozen-feature protocol call reads the cached features and gives identical results."""
+    first = run_protocol(toy_run, "knn", ProtocolOptions(init="random"))
+    again = run_protocol(toy_run, "knn", ProtocolOptions(init="random"))
+    assert (first["feature_cache_hit"], again["feature_cache_hit"]) == (False, True)
+    assert again["feature_cache"] == first["feature_cache"] and again["top1"] == first["top1"]
+    assert again["output"] != first["output"]  # fast repeated calls never overwrite each other's results
+    linear = [run_protocol(toy_run, "linear", ProtocolOptions(epochs=3)) for _ in range(2)]
+    assert [r["feature_cache_hit"] for r in linear] == [False, True]  # the trained weights have their own entry
+    assert linear[0]["top1"] == linear[1]["top1"] and linear[0]["feature_cache"] != first["feature_cache"]
+    cached = np.load(linear[0]["feature_cache"])
+    assert cached["train_f"].shape == (48, 16) and cached["test_y"].dtype == np.int64
+    # a rewritten checkpoint (other weights) misses the cache
+    from safetensors.torch import load_file, save_file
+
+    weights = Path(linear[0]["checkpoint"]) / "model.safetensors"
+    save_file({k: v + 0.01 for k, v in load_file(str(weights)).items()}, str(weights))
+    changed = run_protocol(toy_run, "linear", ProtocolOptions(epochs=3))
+    assert not changed["feature_cache_hit"] and changed["feature_cache"] != linear[0]["feature_cache"]
+    uncached = run_protocol(toy_run, "knn", ProtocolOptions(init="random", cache=False))
+    assert uncached["feature_cache"] is None and uncached["top1"] == first["top1"]
+
+
+def test_cli_no_feature_cache_neither_reads_nor_writes(toy_run, capsys):
+    assert main(["eval", str(toy_run), "--protocol", "knn", "--init", "random", "--no-feature-cache"]) == 0
+    assert not (toy_run / "feature-cache").exists()
+    result = json.loads(sorted(toy_run.glob("protocol-knn-*.json"))[-1].read_text())
+    assert result["feature_cache"] is None and result["feature_cache_hit"] is False
+    assert result["options"]["cache"] is False

@@ -1,8 +1,10 @@
 """SkeletonMAE: body-region masking, visible joints untouched, RCE properties, STRL shapes and initialisation."""
 
+import pytest
 import torch
 from torch import nn
 
+from fusion.errors import RecipeError
 from fusion_plugins.skeleton.layouts import get_layout
 from fusion_plugins.ssl.gin import skeleton_gin
 from fusion_plugins.ssl.masking import body_region_mask
@@ -70,3 +72,12 @@ def test_strl_shapes_and_copies_from_pretrained_gin():
     features = model(torch.randn(2, 3, 8, 25, 2))
     assert features.pooled.shape == (2, 16) and features.joints.shape == (2, 16, 8, 25)
     assert model(torch.randn(2, 3, 12, 25, 2)).pooled.shape == (2, 16)  # other lengths interpolate the embedding
+
+
+def test_bad_recipe_arguments_raise_recipe_errors_naming_them():
+    with pytest.raises(RecipeError, match="argument target"):
+        SkeletonMAE(target="pixels")
+    with pytest.raises(RecipeError, match="argument regions: .* no part 'tail'"):
+        SkeletonMAE(regions=["head", "tail"])
+    with pytest.raises(RecipeError, match="argument count"):
+        body_region_mask(4, [(0, 1), (2, 3)], 4, count=3)
