@@ -40,6 +40,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from fusion.errors import ContractError, RecipeError
 from fusion.mixers._common import align_time, temporal_indices
 from fusion.types import MixerOutput, MixerSpec
 
@@ -78,7 +79,7 @@ class TokenSearch3D(nn.Module):
     def __init__(self, dim: int, groups: int, stride: int | Sequence[int] = 2, offset_range: float = 2.0, kernel: int = 3):
         super().__init__()
         if dim % groups:
-            raise ValueError(f"3DTS: dim {dim} is not divisible by groups {groups}")
+            raise RecipeError(f"deformable: dim ({dim}) must be divisible by groups ({groups})")
         self.groups, self.stride, self.offset_range = groups, _triple(stride), offset_range
         width = dim // groups
         self.offset = nn.Sequential(
@@ -134,7 +135,7 @@ def joint_groups(num_joints: int, size: int, mode: str = "chunk") -> torch.Tenso
         return padded.view(count, size)
     if mode == "stride":
         return padded.view(size, count).t().contiguous()
-    raise ValueError(f"joint grouping {mode!r} is not allowed; choose chunk or stride")
+    raise RecipeError(f"deformable: joint_mode must be chunk or stride, got {mode!r}")
 
 
 class JointStrideAttention(nn.Module):
@@ -302,9 +303,14 @@ class DeformableCrossModalTransformer(nn.Module):
         """``Z (B, T, H, W, C)`` and ``P (B, T, J, C)`` with frame (and joint) embeddings; pose aligned to T."""
         frames = volume.shape[2]
         if frames > self.frame_embed.shape[0]:
-            raise ValueError(f"deformable: {frames} video frames but max_frames={self.frame_embed.shape[0]}")
+            raise ContractError(
+                f"deformable: the video volume has T={frames} frames, more than max_frames={self.frame_embed.shape[0]}; "
+                "raise the mixer's max_frames"
+            )
         if joints.shape[-1] != self.num_joints:
-            raise ValueError(f"deformable: pose joints have V={joints.shape[-1]}, the mixer was built for {self.num_joints}")
+            raise ContractError(
+                f"deformable: pose joints tensor has V={joints.shape[-1]} joints, expected num_joints={self.num_joints}"
+            )
         time = self.frame_embed[:frames]
         z = self.video_proj(volume.permute(0, 2, 3, 4, 1)) + time[:, None, None]
         p = self.pose_proj(align_time(joints, frames, dim=2, mode=self.time_align).permute(0, 2, 3, 1)) + self.joint_embed + time[:, None]

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from fusion.errors import ContractError
 from fusion.types import EncoderSpec, Features
 
 
@@ -41,8 +42,8 @@ class PoseKeypoints(nn.Module):
 
     def forward(self, keypoints: torch.Tensor) -> Features:
         if keypoints.dim() != 5 or keypoints.shape[1] != 3 or keypoints.shape[3] != self.num_joints:
-            raise ValueError(
-                f"pose_keypoints expects pose2d (B, 3, T, V={self.num_joints}, M), got {tuple(keypoints.shape)}"
+            raise ContractError(
+                f"pose_keypoints: tensor 'pose2d' must be pose2d (B, 3, T, V={self.num_joints}, M), got {tuple(keypoints.shape)}"
             )
         joints = most_confident_person(keypoints)
         height, width = self.image_size

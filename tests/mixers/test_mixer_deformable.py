@@ -4,6 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from fusion.errors import ContractError, RecipeError
 from fusion.mixers.deformable import (
     DeformableCrossModalTransformer,
     TemporalStrideAttention,
@@ -132,8 +133,22 @@ def test_masked_modality_values_do_not_change_the_output(missing):
 def test_wrong_joint_count_is_reported():
     feats = inputs()
     feats["pose2d"].joints = torch.randn(2, 3, 8, 7)
-    with pytest.raises(ValueError, match="V=7"):
+    with pytest.raises(ContractError, match="V=7 joints, expected num_joints=5"):
         small()(feats, present())
+
+
+def test_too_many_frames_and_bad_arguments_are_reported():
+    with pytest.raises(ContractError, match="T=16 frames, more than max_frames=8"):
+        small()(inputs(frames=16), present())
+    with pytest.raises(RecipeError, match=r"dim \(32\) must be divisible by groups \(3\)"):
+        small(groups=3)
+    with pytest.raises(RecipeError, match="joint_mode must be chunk or stride, got 'zigzag'"):
+        joint_groups(5, 2, "zigzag")
+
+
+def test_keypoints_encoder_rejects_a_wrong_tensor():
+    with pytest.raises(ContractError, match=r"tensor 'pose2d' must be pose2d \(B, 3, T, V=5, M\)"):
+        PoseKeypoints(num_joints=5, image_size=(64, 64))(torch.zeros(1, 3, 2, 4, 1))
 
 
 def test_keypoints_encoder_scales_to_unit_box_and_picks_the_confident_person():

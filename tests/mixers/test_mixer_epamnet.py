@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from fusion.errors import ContractError
+from fusion.errors import ContractError, RecipeError
 from fusion.mixers._common import align_time, temporal_indices
 from fusion.mixers.epamnet import BranchCrossEntropy, EPAMNet, SpatialTemporalAttention
 from fusion.mixers.heatmaps import PoseHeatmapNet, PoseHeatmaps, keypoint_heatmaps
@@ -36,7 +36,7 @@ def test_temporal_indices_official_and_centre():
     assert temporal_indices(5, 5, mode="centre").tolist() == [0, 1, 2, 3, 4]
     x = torch.arange(48.0).view(1, 1, 48)
     assert align_time(x, 16, dim=2).flatten().tolist() == [float(i) for i in range(0, 48, 3)]
-    with pytest.raises(ValueError, match="centre"):
+    with pytest.raises(RecipeError, match="centre"):
         temporal_indices(4, 2, mode="middle")
 
 
@@ -142,3 +142,13 @@ def test_branch_ce_is_the_sum_of_the_two_cross_entropies_masked_per_branch():
     expected = F.cross_entropy(z_rgb, label) + F.cross_entropy(z_pose[keep], label[keep])
     assert torch.allclose(loss, expected)
     assert set(info["logs"]) == {"ce_rgb", "ce_pose2d"}
+
+
+def test_xshiftnet_rgb_stem_stride_defaults_to_the_paper_and_1_halves_the_stride():
+    from fusion_plugins.rgb.encoders.xshiftnet import RGB_SMALL, xshiftnet_rgb
+
+    clip = torch.randn(1, 3, 2, 64, 64)
+    assert xshiftnet_rgb(**RGB_SMALL).eval()(clip).volume.shape[-2:] == (2, 2)  # stride 32 (paper)
+    assert xshiftnet_rgb(**RGB_SMALL, stem_stride=1).eval()(clip).volume.shape[-2:] == (4, 4)  # stride 16
+    with pytest.raises(RecipeError, match="stem_stride must be 1 or 2, got 4"):
+        xshiftnet_rgb(**RGB_SMALL, stem_stride=4)

@@ -23,6 +23,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from fusion.errors import RecipeError
 from fusion.types import EncoderSpec
 from fusion_plugins.rgb.encoders._common import VIDEO_PROVIDES, VolumeEncoder, load_local_checkpoint
 from fusion_plugins.rgb.encoders.tsm import temporal_shift
@@ -184,15 +185,20 @@ def xshiftnet_rgb(
     stage_blocks: Sequence[int] = (3, 5, 11, 7),
     shift_div: int = 8,
     frame_difference: bool = False,
+    stem_stride: int = 2,
     pretrained: str | None = None,
 ) -> XShiftNet:
     """EPAM-Net's RGB X-ShiftNet (X3D-M-like, 432-d): ``(B, 3, T, H, W)`` -> volume ``(B, 432, T, H/32, W/32)``.
 
     ``pretrained``: a local checkpoint file (never downloaded). ``frame_difference``: see :class:`XShiftNet`
-    (a small-data option; the paper configuration leaves it off).
+    (a small-data option; the paper configuration leaves it off). ``stem_stride``: 2 in the paper; 1 halves
+    the total stride to 16, for small frames (64 px -> 4 x 4 maps) where 2 x 2 maps cannot say where the
+    hands are.
     """
+    if stem_stride not in (1, 2):
+        raise RecipeError(f"xshiftnet_rgb: stem_stride must be 1 or 2, got {stem_stride!r}")
     return _build(pretrained, in_channels=in_channels, base_channels=base_channels,
-                  stage_blocks=tuple(stage_blocks), stem_stride=2, shift_div=shift_div,
+                  stage_blocks=tuple(stage_blocks), stem_stride=stem_stride, shift_div=shift_div,
                   frame_difference=frame_difference)
 
 
