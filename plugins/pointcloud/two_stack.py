@@ -104,6 +104,8 @@ class PointNet2Stack(nn.Module):
 class TwoStackPointNet2(nn.Module):
     """C3P/UniPose two-stack PointNet++ encoder over a clip: ``(B, T, N, C)`` -> per-point Features.
 
+    Defaults: the official configuration, J = 17 COCO joints (registered as ``pointnet2_two_stack``).
+
     Frames are independent (time folded into the batch). Features: ``points (B, T, N, D)`` (stack-2
     per-point features, D = 128), ``xyz (B, T, N, 3)``, ``frames (B, T, D)`` (max over points),
     ``pooled (B, D)`` and ``aux["hm"]``: one ``(B, T, J, 4, N)`` tensor per stack, channel 0 the
@@ -122,8 +124,8 @@ class TwoStackPointNet2(nn.Module):
         head_mlp: Sequence[int] = (128,),
     ):
         super().__init__()
-        shared = {"num_joints": num_joints, "num_centroids": num_centroids, "radii": radii, "k": k,
-                  "sa_mlps": sa_mlps, "fp_mlps": fp_mlps, "head_mlp": head_mlp}
+        shared = {"num_joints": num_joints, "num_centroids": tuple(num_centroids), "radii": tuple(radii), "k": k,
+                  "sa_mlps": tuple(map(tuple, sa_mlps)), "fp_mlps": tuple(map(tuple, fp_mlps)), "head_mlp": tuple(head_mlp)}
         self.stack1 = PointNet2Stack(in_channels, **shared)
         self.stack2 = PointNet2Stack(in_channels + self.stack1.out_dim + 4 * num_joints, **shared)
         self.out_dim = self.stack2.out_dim
@@ -150,19 +152,8 @@ class TwoStackPointNet2(nn.Module):
         )
 
 
-def pointnet2_two_stack(
-    in_channels: int = 6,
-    num_joints: int = 17,
-    num_centroids: Sequence[int] = (512, 128),
-    radii: Sequence[float] = C3P_RADII,
-    k: int = 64,
-    sa_mlps: Sequence[Sequence[int]] = SA_MLPS,
-    fp_mlps: Sequence[Sequence[int]] = FP_MLPS,
-    head_mlp: Sequence[int] = (128,),
-) -> TwoStackPointNet2:
-    """The C3P/UniPose two-stack PointNet++ (defaults: the official configuration, J = 17 COCO joints)."""
-    return TwoStackPointNet2(in_channels, num_joints, tuple(num_centroids), tuple(radii), k,
-                             tuple(map(tuple, sa_mlps)), tuple(map(tuple, fp_mlps)), tuple(head_mlp))
+#: Registered factory name; the class turns recipe lists into tuples itself.
+pointnet2_two_stack = TwoStackPointNet2
 
 
 SPEC = EncoderSpec(

@@ -13,6 +13,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from fusion.errors import RecipeError
+
 BACKBONES = ("resnet50", "small")
 
 
@@ -58,4 +60,4 @@ def build_backbone(name: str, in_channels: int, widths: Sequence[int] | None = N
         return ResNetStages()
     if name == "small":
         return SmallStages(in_channels, tuple(widths or (16, 32, 64, 64)))
-    raise ValueError(f"A2J backbone {name!r}; choose one of {', '.join(BACKBONES)}")
+    raise RecipeError(f"unipose A2J lifter: backbone={name!r}; expected one of {', '.join(BACKBONES)}")

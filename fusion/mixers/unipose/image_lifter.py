@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 import torch
 from torch import nn
 
+from fusion.errors import ContractError, RecipeError
 from fusion.mixers.unipose.a2j import A2JHead
 from fusion.mixers.unipose.backbones import build_backbone
 from fusion.mixers.unipose.geometry import backproject, fold_time, intrinsics_tensor
@@ -50,7 +51,7 @@ class A2JLifter(nn.Module):
                  intrinsics: Mapping[str, float] | None = None, y_up: bool = True):
         super().__init__()
         if modality not in MODALITIES:
-            raise ValueError(f"A2J lifter modality {modality!r}; choose rgb or depth")
+            raise RecipeError(f"unipose A2J lifter: modality={modality!r}; expected one of {', '.join(MODALITIES)}")
         self.modality, self.num_joints = modality, num_joints
         in_channels = 3 if backbone == "resnet50" or modality == "rgb" else 1
         self.backbone = build_backbone(backbone, in_channels, widths)
@@ -70,6 +71,9 @@ class A2JLifter(nn.Module):
         return x.expand(-1, self.backbone.in_channels, -1, -1), reference
 
     def forward(self, video: torch.Tensor) -> Features:
+        channels = 3 if self.modality == "rgb" else 1
+        if video.dim() != 5 or video.shape[1] != channels:
+            raise ContractError(f"unipose A2J lifter: {self.modality} must be (B, {channels}, T, H, W), got {tuple(video.shape)}")
         batch, frames = video.shape[0], video.shape[2]
         x, reference = self._inputs(fold_time(video.transpose(1, 2)))
         stage3, stage4 = self.backbone(x)

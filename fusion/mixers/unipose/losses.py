@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import torch
 
+from fusion.errors import RecipeError
 from fusion.mixers.unipose.geometry import ray_directions
 
 #: The 8 limbs of the bone prior, by the joint names of the skeleton layouts; pairs (left, right).
@@ -89,10 +90,10 @@ def motion_loss(joints: torch.Tensor) -> torch.Tensor:
 def bone_consistency_loss(joints: torch.Tensor, bones: torch.Tensor, mode: str = "frame", eps: float = 1e-6) -> torch.Tensor:
     """Bone lengths ``(B, T, P)`` normalised by their mean over bones (``frame``, C3P) or over time
     (``temporal``, a true cross-frame constancy term), compared with 1 by MSE."""
+    if mode not in ("frame", "temporal"):
+        raise RecipeError(f"unipose_lift consistency={mode!r}; expected 'frame' (C3P) or 'temporal'")
     lengths = segment_lengths(joints, bones)
     axis = -1 if mode == "frame" else 1
-    if mode not in ("frame", "temporal"):
-        raise ValueError(f"bone consistency mode {mode!r}; choose frame or temporal")
     return (lengths / lengths.mean(dim=axis, keepdim=True).clamp_min(eps)).sub(1.0).pow(2).mean()
 
 
