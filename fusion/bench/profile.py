@@ -4,7 +4,9 @@ Parameters (trainable and total) per component, forward FLOPs per sample counted
 ``torch.utils.flop_counter.FlopCounterMode`` (a multiply-add is 2 FLOPs; skeleton papers quote
 GMACs = FLOPs / 2), training-step and inference throughput (median of timed runs after warm-up),
 peak memory and the data loader's throughput on its own. The numbers are the same whatever the
-machine for parameters and FLOPs, and this machine's for the timings.
+machine for parameters and FLOPs, and this machine's for the timings. For self-supervised recipes
+whose views are stacked on the person axis, FLOPs and inference are of one view (the downstream
+model); the training step runs on all views.
 
 ``shapes`` replaces the data by random inputs of given per-sample shapes (as MMAction2's
 ``get_flops --shape``), to profile a paper configuration at its paper input size without its dataset.
@@ -76,6 +78,20 @@ def count_flops(model: nn.Module, batch: dict) -> tuple[int, dict[str, int]]:
     root = type(model).__name__
     by_module = {name.removeprefix(root + "."): sum(ops.values()) for name, ops in counter.get_flop_counts().items()}
     return counter.get_total_flops(), by_module
+
+
+def model_batch(objective: nn.Module, batch: dict) -> dict:
+    """The batch the bare model sees at inference: one view when the objective stacks views.
+
+    Self-supervised objectives train on ``num_views`` augmented views stacked on the person axis of
+    ``batch[objective.modality]``; a downstream model sees one, so FLOPs and inference time are counted
+    on the first view (the training step still runs on all of them).
+    """
+    views = int(getattr(objective, "num_views", 1) or 1)
+    key = getattr(objective, "modality", None)
+    if views <= 1 or key not in batch or batch[key].dim() != 5 or batch[key].shape[-1] % views:
+        return batch
+    return {**batch, key: batch[key].chunk(views, dim=-1)[0]}
 
 
 def component_flops(by_module: Mapping[str, int], names: Sequence[str]) -> dict[str, int]:
@@ -200,7 +216,8 @@ def profile_recipe(
             torch.cuda.synchronize(dev)
 
     params = parameter_table(module)
-    total_flops, by_module = count_flops(module.model, batch)
+    single = model_batch(module.objective, batch)
+    total_flops, by_module = count_flops(module.model, single)
 
     trainable = [p for p in module.parameters() if p.requires_grad]
     optimizer = torch.optim.SGD(trainable, lr=1e-6) if trainable else None
@@ -218,7 +235,7 @@ def profile_recipe(
 
     def infer_step() -> None:
         with torch.inference_mode():
-            module.model(batch)
+            module.model(single)
 
     infer_seconds = median_seconds(infer_step, runs, warmup, sync)
     memory, memory_kind = peak_memory_mb(dev)

@@ -78,3 +78,25 @@ def test_text_report_and_shape_errors(toy_recipe, tmp_path, capsys):
         parse_shape("rgb:3x16")
     assert main(["profile", str(path), "--shape", "skeleton=3x8x5x1", "--device", "cpu"]) == 2
     assert "--num-classes" in capsys.readouterr().err
+
+
+def test_pretext_views_are_profiled_as_one_view():
+    """FLOPs / inference of a view-stacking objective count one view, as the downstream model sees."""
+    from fusion.bench.profile import model_batch
+
+    class Pretext(torch.nn.Module):
+        modality, num_views = "skeleton", 2
+
+    stacked = torch.arange(2 * 3 * 4 * 5 * 4.0).view(2, 3, 4, 5, 4)  # 2 views x 2 persons
+    single = model_batch(Pretext(), {"skeleton": stacked, "label": torch.zeros(2)})
+    assert torch.equal(single["skeleton"], stacked[..., :2]) and "label" in single
+    assert model_batch(torch.nn.Module(), {"skeleton": stacked})["skeleton"] is stacked  # no views: unchanged
+    Pretext.num_views = 3  # 4 persons do not split into 3 views: left for the objective's own error
+    assert model_batch(Pretext(), {"skeleton": stacked})["skeleton"] is stacked
+
+
+def test_halp_pretraining_profiles_with_its_two_stacked_views(capsys):
+    """The BiGRU takes exactly its num_persons (1 here): profiling 2 stacked views used to feed it 2."""
+    assert main(["profile", "recipes/synthact/ssl/halp.yaml", "--device", "cpu", "--runs", "1",
+                 "--warmup", "0", "--batch", "2", "--num-classes", "12", "--shape", "skeleton=3x16x25x2"]) == 0
+    assert "encoders.skeleton" in capsys.readouterr().out
