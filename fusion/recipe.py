@@ -124,8 +124,15 @@ SCHEMA: dict[str, Any] = {
 
 
 def deep_merge(base: dict, override: dict) -> dict:
-    """A new dict: ``override`` merged into ``base`` recursively (dicts merge, everything else replaces)."""
+    """A new dict: ``override`` merged into ``base`` recursively (dicts merge, everything else replaces).
+
+    A component block (``{name, args}``) whose ``name`` changes does not inherit the base's ``args``:
+    they were arguments of another component (a dataset wrapped by ``labelled_subset``, another encoder).
+    """
     out = copy.deepcopy(base)
+    renamed = "name" in override and "name" in out and override["name"] != out["name"]
+    if renamed and isinstance(out.get("args"), dict):
+        out["args"] = {}
     for key, value in override.items():
         if isinstance(value, dict) and isinstance(out.get(key), dict):
             out[key] = deep_merge(out[key], value)

@@ -99,3 +99,13 @@ def test_deep_merge_does_not_mutate():
     base = {"a": {"b": 1}}
     merged = deep_merge(base, {"a": {"c": 2}})
     assert base == {"a": {"b": 1}} and merged == {"a": {"b": 1, "c": 2}}
+
+
+def test_a_renamed_component_does_not_inherit_the_base_args(tmp_path):
+    """Wrapping the base's dataset in another one must not leak the old dataset's args into the wrapper."""
+    base = {"dataset": {"name": "ntu", "args": {"benchmark": "ntu60", "protocol": "xsub"}}, "modalities": ["x"]}
+    wrapped = deep_merge(base, {"dataset": {"name": "labelled_subset", "args": {"fraction": 0.01}}})
+    assert wrapped["dataset"] == {"name": "labelled_subset", "args": {"fraction": 0.01}}
+    same = deep_merge(base, {"dataset": {"name": "ntu", "args": {"protocol": "xview"}}})
+    assert same["dataset"]["args"] == {"benchmark": "ntu60", "protocol": "xview"}  # same name: args merge
+    assert deep_merge(base, {"dataset": {"args": {"protocol": "xview"}}})["dataset"]["name"] == "ntu"
