@@ -7,12 +7,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from torchvision.transforms import InterpolationMode
-
 from fusion.types import TransformSpec
 from fusion_plugins.rgb.transforms import CenterCrop, Flip, RandomResizedCrop, Resize, Size, UniformSample
 
-NEAREST = InterpolationMode.NEAREST
+NEAREST = "nearest"
 
 
 def depth_resize(size: Size) -> Resize:

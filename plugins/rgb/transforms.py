@@ -16,8 +16,6 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
-from torchvision.transforms import InterpolationMode
-from torchvision.transforms.v2 import functional as TF
 
 from fusion.errors import DataError
 from fusion.types import TransformSpec
@@ -26,6 +24,25 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 Size = int | Sequence[int]
+INTERPOLATIONS = ("bilinear", "nearest", "bicubic")
+
+
+def vision_functional():
+    """``torchvision.transforms.v2.functional``, imported on first use.
+
+    Importing torchvision takes about 2 s; every ``fusion`` command loads the plugins (``fusion list``
+    included), so the video kernels are imported only when a transform runs.
+    """
+    from torchvision.transforms.v2 import functional
+
+    return functional
+
+
+def interpolation_mode(name: str):
+    """torchvision's ``InterpolationMode`` for ``name`` (one of :data:`INTERPOLATIONS`)."""
+    from torchvision.transforms import InterpolationMode
+
+    return InterpolationMode(name)
 
 
 def _pair(size: Size) -> list[int]:
@@ -52,9 +69,11 @@ def from_frames(frames: torch.Tensor, like: np.ndarray) -> np.ndarray:
 class FrameTransform:
     """Applies :meth:`apply` to every frame of ``sample[key]``; samples without ``key`` pass through."""
 
-    def __init__(self, key: str, interpolation: InterpolationMode = InterpolationMode.BILINEAR):
+    def __init__(self, key: str, interpolation: str = "bilinear"):
+        if interpolation not in INTERPOLATIONS:
+            raise DataError(f"{key} transform: interpolation={interpolation!r}; expected one of {list(INTERPOLATIONS)}")
         self.key, self.interpolation = key, interpolation
-        self.antialias = interpolation != InterpolationMode.NEAREST
+        self.antialias = interpolation != "nearest"
 
     def apply(self, frames: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
         raise NotImplementedError
@@ -69,12 +88,13 @@ class FrameTransform:
 class Resize(FrameTransform):
     """Resize to ``size``: an int scales the shorter side to it (aspect kept), ``[h, w]`` is exact."""
 
-    def __init__(self, key: str, size: Size, interpolation: InterpolationMode = InterpolationMode.BILINEAR):
+    def __init__(self, key: str, size: Size, interpolation: str = "bilinear"):
         super().__init__(key, interpolation)
         self.size = [int(size)] if isinstance(size, int) else _pair(size)
 
     def apply(self, frames, rng):
-        return TF.resize(frames, self.size, interpolation=self.interpolation, antialias=self.antialias)
+        return vision_functional().resize(frames, self.size, interpolation=interpolation_mode(self.interpolation),
+                                          antialias=self.antialias)
 
 
 class CenterCrop(FrameTransform):
@@ -85,7 +105,7 @@ class CenterCrop(FrameTransform):
         self.size = _pair(size)
 
     def apply(self, frames, rng):
-        return TF.center_crop(frames, self.size)
+        return vision_functional().center_crop(frames, self.size)
 
 
 class RandomResizedCrop(FrameTransform):
@@ -97,7 +117,7 @@ class RandomResizedCrop(FrameTransform):
         size: Size,
         scale: Sequence[float] = (0.08, 1.0),
         ratio: Sequence[float] = (3 / 4, 4 / 3),
-        interpolation: InterpolationMode = InterpolationMode.BILINEAR,
+        interpolation: str = "bilinear",
     ):
         super().__init__(key, interpolation)
         self.size, self.scale, self.log_ratio = _pair(size), tuple(scale), (math.log(ratio[0]), math.log(ratio[1]))
@@ -122,8 +142,9 @@ class RandomResizedCrop(FrameTransform):
 
     def apply(self, frames, rng):
         top, left, h, w = self.box(frames.shape[-2], frames.shape[-1], rng)
-        return TF.resized_crop(frames, top, left, h, w, self.size, interpolation=self.interpolation,
-                               antialias=self.antialias)
+        return vision_functional().resized_crop(frames, top, left, h, w, self.size,
+                                                interpolation=interpolation_mode(self.interpolation),
+                                                antialias=self.antialias)
 
 
 class Flip(FrameTransform):

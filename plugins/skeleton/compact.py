@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from torchvision.transforms.v2 import functional as TF
 
 from fusion.errors import DataError, RecipeError
 from fusion.types import TransformSpec
@@ -73,6 +72,8 @@ class Compact:
         return moved
 
     def _crop(self, frames: np.ndarray, box: tuple[float, float, float]) -> np.ndarray:
+        from torchvision.transforms.v2 import functional as TF  # torchvision costs ~2 s to import: only when cropping
+
         left, top, side = (int(round(v)) for v in box)
         clip = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2)  # (T, 3, H, W) uint8
         clip = TF.resized_crop(clip, top, left, side, side, [self.size, self.size], antialias=True)

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from timm.models.vision_transformer import Block
 from torch import nn
 
 from fusion.errors import ContractError, RecipeError
@@ -40,6 +39,15 @@ CONFIGS: dict[str, dict] = {
     "paper": dict(dim=256, depth=8, heads=8, mlp_ratio=4.0, patch=4, frames=120),
     "small": dict(dim=32, depth=2, heads=4, mlp_ratio=4.0, patch=4, frames=16),
 }
+
+
+
+def vit_block(dim: int, heads: int, mlp_ratio: float, **kwargs) -> nn.Module:
+    """timm's ViT ``Block`` (imported here, on first use: timm pulls in torchvision, ~4 s at every
+    ``fusion`` command otherwise)."""
+    from timm.models.vision_transformer import Block
+
+    return Block(dim, heads, mlp_ratio, **kwargs)
 
 
 class SkeletonTransformer(nn.Module):
@@ -68,7 +76,7 @@ class SkeletonTransformer(nn.Module):
         self.temp_embed = nn.Parameter(torch.zeros(1, frames // patch, 1, dim))
         rates = torch.linspace(0, drop_path, depth).tolist()
         self.blocks = nn.ModuleList(
-            Block(dim, heads, mlp_ratio, qkv_bias=True, drop_path=rate, norm_layer=nn.LayerNorm) for rate in rates
+            vit_block(dim, heads, mlp_ratio, qkv_bias=True, drop_path=rate, norm_layer=nn.LayerNorm) for rate in rates
         )
         self.norm = nn.LayerNorm(dim)
         self.apply(vit_init)

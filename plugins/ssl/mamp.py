@@ -15,12 +15,11 @@ The decoder's size is MAMP's (Linear 256→256, depth 3 for NTU-60 / 5 for NTU-1
 from __future__ import annotations
 
 import torch
-from timm.models.vision_transformer import Block
 from torch import nn
 
 from fusion.errors import ContractError, RecipeError
 from fusion.types import ObjectiveSpec
-from fusion_plugins.skeleton.transformer import vit_init
+from fusion_plugins.skeleton.transformer import vit_block, vit_init
 
 from .masking import TokenMask, token_mask, token_motion
 from .pretext import PretextObjective
@@ -36,7 +35,7 @@ class MaskedDecoder(nn.Module):
         self.mask_token = nn.Parameter(torch.zeros(1, 1, dim))
         self.pos_embed = nn.Parameter(torch.zeros(1, 1, num_joints, dim))
         self.temp_embed = nn.Parameter(torch.zeros(1, steps, 1, dim))
-        self.blocks = nn.ModuleList(Block(dim, heads, mlp_ratio, qkv_bias=True, norm_layer=nn.LayerNorm)
+        self.blocks = nn.ModuleList(vit_block(dim, heads, mlp_ratio, qkv_bias=True, norm_layer=nn.LayerNorm)
                                     for _ in range(depth))
         self.norm = nn.LayerNorm(dim)
         self.pred = nn.Linear(dim, out_dim)
