@@ -92,3 +92,15 @@ def test_sum_mean_over_present_equals_the_single_present_projection():
     masks = {m: torch.tensor([m == "rgb"] * 4) for m in DIMS}
     fused = mixer(features, masks).fused
     assert torch.allclose(fused, mixer.proj["rgb"](features["rgb"].pooled), atol=1e-6)
+
+
+def test_attention_gate_normalisation_makes_it_blind_to_a_modality_s_feature_scale():
+    torch.manual_seed(0)
+    features = pooled_features(DIMS)
+    loud = {m: type(f)(pooled=f.pooled * (100.0 if m == "depth" else 1.0)) for m, f in features.items()}
+    masks = all_present(DIMS)
+    normalised = AttentionGateMixer(DIMS, 3, {}).eval()
+    assert torch.allclose(normalised(features, masks).fused, normalised(loud, masks).fused, atol=1e-4)
+    raw = AttentionGateMixer(DIMS, 3, {}, normalize=False).eval()
+    raw.load_state_dict({k: v for k, v in normalised.state_dict().items() if not k.startswith("norms")})
+    assert not torch.allclose(raw(features, masks).aux["gate"], raw(loud, masks).aux["gate"], atol=1e-2)
