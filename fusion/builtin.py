@@ -1,5 +1,5 @@
 """The core plugin: the mixers (baselines, M-Mixer, EPAM-Net, 3D deformable), their parameter-free pose
-inputs, the linear head, the classification objectives, metrics.
+inputs, the linear and MLP heads, the classification objectives, metrics.
 
 Registered through the ``fusion.plugins`` entry-point group like any third-party plugin.
 """
@@ -7,7 +7,7 @@ Registered through the ``fusion.plugins`` entry-point group like any third-party
 from __future__ import annotations
 
 from fusion import metrics
-from fusion.heads import linear
+from fusion.heads import linear, mlp
 from fusion.hookspecs import hookimpl
 from fusion.mixers import attention_gate, concat, deformable, epamnet, heatmaps, keypoints, late, mmixer, unipose
 from fusion.mixers import sum as sum_mixer
@@ -27,7 +27,7 @@ def fusion_add_encoders():
 
 @hookimpl
 def fusion_add_heads():
-    return [linear.SPEC]
+    return [linear.SPEC, mlp.SPEC]
 
 
 @hookimpl

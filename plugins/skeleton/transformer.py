@@ -39,6 +39,7 @@ CONFIGS: dict[str, dict] = {
     "paper": dict(dim=256, depth=8, heads=8, mlp_ratio=4.0, patch=4, frames=120),
     "small": dict(dim=32, depth=2, heads=4, mlp_ratio=4.0, patch=4, frames=16),
 }
+POOLS = ("mean", "joints")
 
 
 
@@ -61,16 +62,23 @@ class SkeletonTransformer(nn.Module):
         frames: the clip length the temporal embedding is built for (T/u embeddings); other lengths
             interpolate it linearly, as MAMP's downstream code does.
         drop_path: stochastic depth rate, increasing linearly over the blocks up to this value.
+        pool: what ``pooled`` is. ``mean``: the average token over persons, time and joints (D; MAMP's
+            linear probe). ``joints``: each joint's token averaged over time and persons, the V joint
+            vectors concatenated joint-major (V·D; MAMP's fine-tuning head input, 6400-d on NTU).
     """
 
     def __init__(self, layout: str = "ntu25", in_channels: int = 3, dim: int = 256, depth: int = 8, heads: int = 8,
-                 mlp_ratio: float = 4.0, patch: int = 4, frames: int = 120, drop_path: float = 0.0):
+                 mlp_ratio: float = 4.0, patch: int = 4, frames: int = 120, drop_path: float = 0.0,
+                 pool: str = "mean"):
         super().__init__()
+        if pool not in POOLS:
+            raise RecipeError(f"skeleton_transformer: pool={pool!r}; expected one of {', '.join(POOLS)}")
         if frames % patch:
             raise RecipeError(f"skeleton_transformer: frames={frames} is not a multiple of patch={patch}; "
                               f"expected frames divisible by the temporal patch length")
         self.layout = get_layout(layout)
-        self.in_channels, self.patch, self.out_dim = in_channels, patch, dim
+        self.in_channels, self.patch, self.pool, self.dim = in_channels, patch, pool, dim
+        self.out_dim = dim * self.layout.num_joints if pool == "joints" else dim
         self.patch_embed = nn.Linear(in_channels * patch, dim)
         self.pos_embed = nn.Parameter(torch.zeros(1, 1, self.layout.num_joints, dim))
         self.temp_embed = nn.Parameter(torch.zeros(1, frames // patch, 1, dim))
@@ -120,7 +128,10 @@ class SkeletonTransformer(nn.Module):
         tokens = self.embed(self.patchify(self.fold_persons(x)))  # B·M, T', V, D
         n, steps, v, d = tokens.shape
         tokens = self.forward_tokens(tokens.reshape(n, steps * v, d)).reshape(n, steps, v, d)
-        return joint_features(tokens.permute(0, 3, 1, 2), x.shape[0], x.shape[4])
+        features = joint_features(tokens.permute(0, 3, 1, 2), x.shape[0], x.shape[4])
+        if self.pool == "joints":  # (B, D, T', V) -> (B, V·D), joint-major
+            features.pooled = features.joints.mean(2).transpose(1, 2).flatten(1)
+        return features
 
 
 def vit_init(module: nn.Module) -> None:
@@ -137,7 +148,7 @@ def vit_init(module: nn.Module) -> None:
 def skeleton_transformer(layout: str = "ntu25", in_channels: int = 3, config: str = "paper", dim: int | None = None,
                          depth: int | None = None, heads: int | None = None, mlp_ratio: float | None = None,
                          patch: int | None = None, frames: int | None = None,
-                         drop_path: float = 0.0) -> SkeletonTransformer:
+                         drop_path: float = 0.0, pool: str = "mean") -> SkeletonTransformer:
     """Build the MAMP skeleton transformer from a named ``config`` (``paper``, ``small``); arguments override it.
 
     Args:
@@ -146,7 +157,8 @@ def skeleton_transformer(layout: str = "ntu25", in_channels: int = 3, config: st
         config: ``paper`` (dim 256, depth 8, 8 heads, 120 frames) or ``small`` (dim 32, depth 2, 4 heads, 16 frames).
         dim, depth, heads, mlp_ratio, patch, frames: override the config.
         drop_path: stochastic depth (MAMP fine-tuning uses 0.3, pre-training 0).
+        pool: ``mean`` (D-dim pooled features) or ``joints`` (V·D, MAMP's fine-tuning head input).
     """
     cfg = select_config("skeleton_transformer", CONFIGS, config, dim=dim, depth=depth, heads=heads,
                         mlp_ratio=mlp_ratio, patch=patch, frames=frames)
-    return SkeletonTransformer(layout, in_channels, drop_path=drop_path, **cfg)
+    return SkeletonTransformer(layout, in_channels, drop_path=drop_path, pool=pool, **cfg)

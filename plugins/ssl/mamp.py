@@ -118,9 +118,9 @@ class MAMP(PretextObjective):
             if not hasattr(encoder, attr):
                 raise ContractError(f"mamp needs an encoder with the token API (skeleton_transformer); "
                                     f"{type(encoder).__name__} has no {attr}()")
-        if encoder.out_dim != self.encoder_dim or encoder.patch != self.patch:
+        if encoder.dim != self.encoder_dim or encoder.patch != self.patch:
             raise ContractError(f"mamp: objective built for encoder dim {self.encoder_dim}, patch {self.patch}; the "
-                                f"encoder has dim {encoder.out_dim}, patch {encoder.patch}: set objective.args to match")
+                                f"encoder has dim {encoder.dim}, patch {encoder.patch}: set objective.args to match")
 
     def masking(self, patches: torch.Tensor, generator: torch.Generator | None = None) -> TokenMask:
         """Motion-aware (``tau > 0``) or random masking of the ``(N, TP, V, P)`` tokens."""

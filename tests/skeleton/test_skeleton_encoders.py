@@ -143,3 +143,22 @@ def test_transformer_token_api_and_time_interpolation():
     assert model(torch.randn(1, C, 32, V, 1)).joints.shape == (1, 32, 8, V)  # 8 steps: interpolated embedding
     with pytest.raises(ContractError, match="multiple of the temporal patch 4"):
         model(torch.randn(1, C, 18, V, 1))
+
+
+def test_joint_pooling_concatenates_time_averaged_joint_tokens():
+    torch.manual_seed(0)
+    mean_model = skeleton_transformer(config="small").eval()
+    joint_model = skeleton_transformer(config="small", pool="joints").eval()
+    joint_model.load_state_dict(mean_model.state_dict())
+    x = torch.randn(2, C, 16, V, 2)
+    joints, mean = joint_model(x), mean_model(x)
+    d = mean_model.out_dim
+    assert joint_model.out_dim == V * d and joints.pooled.shape == (2, V * d)
+    per_joint = joints.pooled.reshape(2, V, d)  # joint-major: joint v is pooled[:, v*d:(v+1)*d]
+    assert torch.allclose(per_joint[:, 3], joints.joints[:, :, :, 3].mean(2), atol=1e-6)
+    assert torch.allclose(per_joint.mean(1), mean.pooled, atol=1e-6)
+
+
+def test_unknown_pooling_is_a_recipe_error_naming_the_choices():
+    with pytest.raises(Exception, match="pool='max'.*mean, joints"):
+        skeleton_transformer(config="small", pool="max")
