@@ -44,9 +44,6 @@ class MaskedDecoder(nn.Module):
         nn.init.trunc_normal_(self.pos_embed, std=0.02)
         nn.init.trunc_normal_(self.temp_embed, std=0.02)
 
-    def no_weight_decay(self) -> set[str]:
-        return {"mask_token", "pos_embed", "temp_embed"}
-
     def forward(self, latent: torch.Tensor, restore: torch.Tensor, steps: int, joints: int) -> torch.Tensor:
         """``latent`` (N, L_keep, D_enc) → predictions (N, L, out_dim) in token order."""
         x = self.embed(latent)

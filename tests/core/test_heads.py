@@ -29,3 +29,16 @@ def test_mamp_finetune_recipe_builds_the_papers_19_6m_model():
     assert count_parameters(model.encoders["skeleton"]) == 6_336_000
     assert count_parameters(model.head) == 13_236_284
     assert count_parameters(model) == 19_572_284
+
+
+def test_linear_head_batch_norm_is_parameter_free_and_standardises_the_input():
+    from fusion.heads.linear import LinearHead
+
+    head = LinearHead(256, 60, init_std=0.01, norm="batch")
+    assert count_parameters(head) == 256 * 60 + 60  # BatchNorm1d(affine=False) adds none
+    x = torch.randn(64, 256) * 50 + 7
+    normed = head.norm(x)
+    assert torch.allclose(normed.mean(0), torch.zeros(256), atol=1e-4)
+    assert torch.allclose(normed.std(0, unbiased=False), torch.ones(256), atol=1e-3)
+    with pytest.raises(RecipeError, match="model.head.args.norm"):
+        LinearHead(8, 2, norm="group")

@@ -94,3 +94,14 @@ def test_paper_sizes():
 def test_bad_recipe_arguments_raise_recipe_errors_naming_them(args, named):
     with pytest.raises(RecipeError, match=f"objective mamp, {named}"):
         MAMP(**{"encoder_dim": 16, "frames": 16, "decoder_dim": 16, "decoder_depth": 1, "decoder_heads": 2, **args})
+
+
+def test_pretraining_weight_decay_skips_exactly_biases_and_norms():
+    """MAMP / MAE pre-training: timm's add_weight_decay rule, no skip list (embeddings and mask token decay)."""
+    model, objective = tiny()
+    groups = objective.param_groups(model, 0.05)
+    decayed = {id(p) for g in groups if g["weight_decay"] == 0.05 for p in g["params"]}
+    named = [(f"model.{n}", p) for n, p in model.named_parameters()] + [(f"objective.{n}", p) for n, p in objective.named_parameters()]
+    for name, p in named:
+        assert (id(p) in decayed) == (p.ndim > 1), name
+    assert id(objective.decoder.mask_token) in decayed and id(model.encoders["skeleton"].pos_embed) in decayed
