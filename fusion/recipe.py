@@ -81,7 +81,7 @@ SCHEMA: dict[str, Any] = {
         "encoders": dict,
         "mixer": (f"{COMPONENT}:mixer"),
         "head": (f"{COMPONENT}:head?"),
-        "init": (dict, type(None)),
+        "init": (dict, list, type(None)),
         "freeze": list,
     },
     "objective": f"{COMPONENT}:objective",

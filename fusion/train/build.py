@@ -128,8 +128,9 @@ def build_train_module(recipe: dict, registry: Registry, num_classes: int) -> Tr
     model = build_model(recipe, registry, num_classes)
     _, objective = _build(registry, "objective", recipe["objective"], "objective")
     module = TrainModule(model, objective)
-    if recipe["model"].get("init"):
-        apply_init(module, recipe["model"]["init"])
+    init = recipe["model"].get("init")
+    for spec in init if isinstance(init, list) else [init] if init else []:  # a list: several earlier runs
+        apply_init(module, spec)
     if recipe["model"].get("freeze"):
         apply_freeze(model, recipe["model"]["freeze"])
     return module

@@ -9,6 +9,9 @@ model:
   init: {checkpoint: runs/mamp-pretrain, keys: model.encoders., exclude: [model.head.], which: last}
   freeze: [encoders.skeleton]     # module prefixes relative to the model; kept in eval mode
 ```
+
+``model.init`` may also be a list of such blocks, applied in order (EPAM-Net's fusion stage starts from
+two unimodal runs: each one's backbone and head, renamed into the fused model).
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from fusion.errors import DataError
+from fusion.errors import DataError, RecipeError
 from fusion.types import TransformSpec
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -175,13 +175,18 @@ class UniformSample:
 
     The same segment positions are used for every modality in ``keys``, mapped onto each one's own
     length, so RGB, depth, point clouds or skeletons sampled together stay aligned in time.
+    ``offset`` is the position inside each segment when not training: 0.5 the centre; 0.0 the segment
+    start, i.e. every (length / num_frames)-th frame from the first (EPAM-Net takes RGB frames 0, 3, …, 45
+    of its 48 pose frames).
     """
 
-    def __init__(self, num_frames: int, train: bool = True, keys: Sequence[str] = ("rgb",)):
-        self.num_frames, self.train, self.keys = num_frames, train, tuple(keys)
+    def __init__(self, num_frames: int, train: bool = True, keys: Sequence[str] = ("rgb",), offset: float = 0.5):
+        if not 0.0 <= offset < 1.0:
+            raise RecipeError(f"video.uniform_sample: offset={offset}; expected a position in [0, 1) inside each segment")
+        self.num_frames, self.train, self.keys, self.offset = num_frames, train, tuple(keys), float(offset)
 
     def __call__(self, sample: dict, rng: np.random.Generator) -> dict:
-        offsets = rng.random(self.num_frames) if self.train else np.full(self.num_frames, 0.5)
+        offsets = rng.random(self.num_frames) if self.train else np.full(self.num_frames, self.offset)
         out = dict(sample)
         for key in self.keys:
             array = sample.get(key)
@@ -234,8 +239,9 @@ def video_normalize(mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] 
     return Normalize(mean, std)
 
 
-def video_uniform_sample(num_frames: int, train: bool = True, keys: Sequence[str] = ("rgb",)) -> UniformSample:
-    return UniformSample(num_frames, train, keys)
+def video_uniform_sample(num_frames: int, train: bool = True, keys: Sequence[str] = ("rgb",),
+                         offset: float = 0.5) -> UniformSample:
+    return UniformSample(num_frames, train, keys, offset)
 
 
 SPECS = [

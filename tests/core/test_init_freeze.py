@@ -78,3 +78,25 @@ def test_objective_logs_are_averaged_per_epoch(toy_recipe, tmp_path):
     assert len(epochs) == 2
     assert all(r["train_ce"] > 0 for r in epochs)
     assert abs(epochs[0]["train_ce"] - epochs[0]["train_loss"]) < 1e-6  # plain CE: the only term
+
+
+def test_init_list_loads_each_run_in_order_with_renames(toy_recipe, tmp_path):
+    """EPAM-Net's stage B: the encoder from one file, the head (stored under another name) from a second."""
+    from safetensors.torch import save_file
+
+    state = build_all(from_dict(copy.deepcopy(toy_recipe))).module.state_dict()
+    encoder = {k: torch.full_like(v, 0.5) for k, v in state.items() if k.startswith("model.encoders.") and v.is_floating_point()}
+    head = {k.replace("model.head.", "model.stage_a_head."): torch.full_like(v, -2.0)
+            for k, v in state.items() if k.startswith("model.head.")}
+    assert encoder and head
+    save_file(encoder, str(tmp_path / "encoder.safetensors"))
+    save_file(head, str(tmp_path / "head.safetensors"))
+    recipe = copy.deepcopy(toy_recipe)
+    recipe["model"]["init"] = [
+        {"checkpoint": str(tmp_path / "encoder.safetensors"), "keys": "model.encoders."},
+        {"checkpoint": str(tmp_path / "head.safetensors"), "rename": {"model.stage_a_head.": "model.head."},
+         "keys": "model.head."},
+    ]
+    loaded = build_all(from_dict(recipe)).module.state_dict()
+    assert all(torch.equal(loaded[k], v) for k, v in encoder.items())
+    assert all(torch.all(loaded[k.replace("model.stage_a_head.", "model.head.")] == -2.0) for k in head)
