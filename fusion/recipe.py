@@ -45,7 +45,7 @@ DEFAULTS: dict[str, Any] = {
     "train": {
         "epochs": 10,
         "batch_size": 32,
-        "optimizer": {"name": "sgd", "lr": 0.1, "momentum": 0.9, "weight_decay": 1e-4, "nesterov": False},
+        "optimizer": {"name": "sgd", "lr": 0.1, "momentum": 0.9, "weight_decay": 1e-4, "nesterov": False, "decay_all": False},
         "schedule": {"name": "cosine", "warmup_epochs": 0, "milestones": [], "gamma": 0.1, "min_lr": 0.0},
         "precision": "no",
         "accumulate": 1,
@@ -95,6 +95,7 @@ SCHEMA: dict[str, Any] = {
             "weight_decay": (int, float),
             "nesterov": bool,
             "betas": list,
+            "decay_all": bool,
         },
         "schedule": {
             "name": ["cosine", "step", "constant"],

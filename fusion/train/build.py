@@ -25,12 +25,16 @@ class TrainModule(nn.Module):
     def forward(self, batch: dict):
         return self.objective(self.model, batch)
 
-    def param_groups(self, weight_decay: float) -> list[dict]:
+    def param_groups(self, weight_decay: float, decay_all: bool = False) -> list[dict]:
+        """The objective's groups (layer decay, frozen parts...) if it defines them, else the default rule."""
         from fusion.train.optim import param_groups
 
         if hasattr(self.objective, "param_groups"):
+            if decay_all:
+                raise RecipeError(f"train.optimizer.decay_all: objective {type(self.objective).__name__} sets its own "
+                                  "parameter groups (weight-decay exclusions included); remove decay_all")
             return self.objective.param_groups(self.model, weight_decay)
-        return param_groups(self, weight_decay)
+        return param_groups(self, weight_decay, decay_all)
 
 
 def registry_for(recipe: dict) -> Registry:

@@ -8,8 +8,14 @@ import torch
 from torch import nn
 
 
-def param_groups(module: nn.Module, weight_decay: float) -> list[dict]:
-    """No weight decay on biases, norms and embeddings-like 1-D parameters, nor on ``no_weight_decay()`` names."""
+def param_groups(module: nn.Module, weight_decay: float, decay_all: bool = False) -> list[dict]:
+    """No weight decay on biases, norms and embeddings-like 1-D parameters, nor on ``no_weight_decay()`` names.
+
+    ``decay_all`` decays every parameter, as ``torch.optim.SGD(model.parameters(), weight_decay=…)`` in the
+    official ST-GCN / CTR-GCN / PYSKL / MMAction2 code (``train.optimizer.decay_all: true`` in their recipes).
+    """
+    if decay_all:
+        return [{"params": [p for p in module.parameters() if p.requires_grad], "weight_decay": weight_decay}]
     skip = set()
     for name, sub in module.named_modules():
         if hasattr(sub, "no_weight_decay"):
@@ -23,9 +29,11 @@ def param_groups(module: nn.Module, weight_decay: float) -> list[dict]:
 
 
 def build_optimizer(module: nn.Module, cfg: dict) -> torch.optim.Optimizer:
-    groups = module.param_groups(cfg["weight_decay"]) if hasattr(module, "param_groups") else param_groups(
-        module, cfg["weight_decay"]
-    )
+    decay_all = bool(cfg.get("decay_all", False))
+    if hasattr(module, "param_groups"):
+        groups = module.param_groups(cfg["weight_decay"], decay_all=decay_all)
+    else:
+        groups = param_groups(module, cfg["weight_decay"], decay_all)
     name, lr = cfg["name"], cfg["lr"]
     for group in groups:  # layer-wise lr decay and the like: a group may scale the base lr
         if "lr_scale" in group:

@@ -22,7 +22,7 @@ def test_base_inheritance_deep_merges(tmp_path):
     recipe = load_recipe(child)
     assert recipe["train"]["epochs"] == 5
     assert recipe["train"]["optimizer"] == {"name": "sgd", "lr": 0.01, "momentum": 0.9, "weight_decay": 1e-4,
-                                            "nesterov": False}
+                                            "nesterov": False, "decay_all": False}
 
 
 def test_overrides_are_yaml_typed(tmp_path):

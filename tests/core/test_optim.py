@@ -1,0 +1,34 @@
+"""Optimiser parameter groups: the default weight-decay exclusions and the official codes' decay-all rule."""
+
+import pytest
+import torch
+from torch import nn
+
+from fusion.errors import RecipeError
+from fusion.train.build import TrainModule
+from fusion.train.optim import build_optimizer
+
+SGD = {"name": "sgd", "lr": 0.1, "momentum": 0.9, "nesterov": True, "weight_decay": 5e-4}
+
+
+def decays(optimizer) -> dict[int, float]:
+    return {id(p): g["weight_decay"] for g in optimizer.param_groups for p in g["params"]}
+
+
+def test_default_skips_biases_and_norms_decay_all_decays_everything():
+    net = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.Linear(8, 2))
+    default = decays(build_optimizer(net, SGD))
+    assert default[id(net[0].weight)] == 5e-4 and default[id(net[0].bias)] == 0.0 and default[id(net[1].weight)] == 0.0
+    every = decays(build_optimizer(net, {**SGD, "decay_all": True}))
+    assert set(every) == {id(p) for p in net.parameters()} and set(every.values()) == {5e-4}
+
+
+def test_decay_all_with_an_objective_that_owns_its_groups_is_a_recipe_error():
+    class OwnGroups(nn.Module):
+        def param_groups(self, model, weight_decay):
+            return [{"params": list(model.parameters()), "weight_decay": 0.0}]
+
+    module = TrainModule(nn.Linear(2, 2), OwnGroups())
+    with pytest.raises(RecipeError, match="decay_all.*OwnGroups"):
+        build_optimizer(module, {**SGD, "decay_all": True})
+    assert isinstance(build_optimizer(module, SGD), torch.optim.SGD)
