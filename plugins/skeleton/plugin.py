@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fusion.hookspecs import hookimpl
 from fusion.types import EncoderSpec
-from fusion_plugins.skeleton import compact, modality, paired_flip, transforms
+from fusion_plugins.skeleton import compact, modality, normalize3d, paired_flip, transforms
 from fusion_plugins.skeleton.ctrgcn import ctrgcn
 from fusion_plugins.skeleton.stgcn import stgcn
 from fusion_plugins.skeleton.stgcnpp import stgcnpp
@@ -34,4 +34,4 @@ def fusion_add_encoders():
 
 @hookimpl
 def fusion_add_transforms():
-    return [*transforms.SPECS, compact.SPEC, paired_flip.SPEC]
+    return [*transforms.SPECS, *normalize3d.SPECS, compact.SPEC, paired_flip.SPEC]

@@ -266,7 +266,10 @@ class UniformSample(SkeletonTransform):
 
 _TRANSFORMS = (Center, ValidCropResize, RandomRotation, Flip, Stream, PadPersons, UniformSample)
 
-SPECS = [
-    TransformSpec(name=t.name, factory=t, modality="skeleton", doc=(t.__doc__ or "").strip().splitlines()[0])
-    for t in _TRANSFORMS
-]
+def specs_of(classes) -> list[TransformSpec]:
+    """Registry entries for skeleton transform classes (name and first docstring line)."""
+    return [TransformSpec(name=t.name, factory=t, modality="skeleton", doc=(t.__doc__ or "").strip().splitlines()[0])
+            for t in classes]
+
+
+SPECS = specs_of(_TRANSFORMS)
