@@ -56,6 +56,7 @@ DEFAULTS: dict[str, Any] = {
         "log_every": 10,
         "max_steps": 0,
         "find_unused_parameters": False,
+        "drop_last": False,
     },
     "eval": {"batch_size": 64, "split": None, "drop": [], "checkpoint": "best", "corruption": None},
 }
@@ -113,6 +114,7 @@ SCHEMA: dict[str, Any] = {
         "log_every": int,
         "max_steps": int,
         "find_unused_parameters": bool,
+        "drop_last": bool,
     },
     "eval": {
         "batch_size": int,

@@ -110,7 +110,7 @@ def build_loader(recipe: dict, dataset: RecipeDataset, collator: Collator, train
         sampler=EpochSampler(len(dataset), shuffle=train, seed=recipe["train"]["seed"]),
         collate_fn=collator,
         num_workers=workers,
-        drop_last=False,
+        drop_last=train and bool(recipe["train"].get("drop_last", False)),  # training only, as MAE / MAMP
         persistent_workers=False,
         pin_memory=False,
     )

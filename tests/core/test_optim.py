@@ -32,3 +32,16 @@ def test_decay_all_with_an_objective_that_owns_its_groups_is_a_recipe_error():
     with pytest.raises(RecipeError, match="decay_all.*OwnGroups"):
         build_optimizer(module, {**SGD, "decay_all": True})
     assert isinstance(build_optimizer(module, SGD), torch.optim.SGD)
+
+
+def test_drop_last_drops_the_partial_training_batch_only(toy_recipe):
+    from fusion.recipe import from_dict
+    from fusion.train.build import build_all, build_loader
+
+    toy_recipe["train"].update(batch_size=10, drop_last=True)
+    recipe = from_dict(toy_recipe)
+    built = build_all(recipe)
+    n_train, n_test = len(built.train_set), len(built.test_set)
+    assert n_train % 10 and n_test % 10  # both splits end in a partial batch
+    assert len(build_loader(recipe, built.train_set, built.collator, True, 10)) == n_train // 10
+    assert len(build_loader(recipe, built.test_set, built.collator, False, 10)) == -(-n_test // 10)
