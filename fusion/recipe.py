@@ -1,8 +1,8 @@
 """Recipes: YAML files that name every piece of an experiment.
 
-``load_recipe(path, overrides)`` reads YAML with ``yaml.safe_load`` (data only, never code), follows
-``base:`` (a path or list of paths relative to the file, deep-merged in order, the file itself
-last), applies command-line overrides ``key.sub=value`` (values parsed as YAML), fills defaults and
+``load_recipe(path, overrides)`` reads YAML with a ``yaml.SafeLoader`` (data only, never code; a key
+written twice is an error), follows ``base:`` (a path or list of paths relative to the file,
+deep-merged in order, the file itself last), applies command-line overrides ``key.sub=value`` (values parsed as YAML), fills defaults and
 validates: an unknown key, a value of the wrong type or an unknown component name is reported with
 the key's dotted path, the bad value and what is allowed (with close-match suggestions).
 """
@@ -58,7 +58,7 @@ DEFAULTS: dict[str, Any] = {
         "find_unused_parameters": False,
         "drop_last": False,
     },
-    "eval": {"batch_size": 64, "split": None, "drop": [], "checkpoint": "best", "corruption": None},
+    "eval": {"batch_size": 64, "split": None, "drop": [], "checkpoint": "best", "corruption": None, "clips": 1},
 }
 
 # Allowed types per key: a type, a tuple of types, a nested dict (a section), a list of allowed
@@ -122,6 +122,7 @@ SCHEMA: dict[str, Any] = {
         "drop": list,
         "checkpoint": ["best", "last"],
         "corruption": (dict, type(None)),
+        "clips": int,
     },
 }
 
@@ -144,13 +145,33 @@ def deep_merge(base: dict, override: dict) -> dict:
     return out
 
 
+class UniqueKeyLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses a key written twice in one mapping (YAML keeps the last silently,
+    so a second ``eval:`` section would erase the first)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                hash(key)
+            except TypeError:  # SafeLoader reports unhashable keys itself
+                break
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    "while reading a mapping", node.start_mark,
+                    f"key {key!r} appears twice (first on line {seen[key] + 1})", key_node.start_mark)
+            seen[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep=deep)
+
+
 def read_yaml(path: Path) -> dict:
     try:
         text = path.read_text()
     except FileNotFoundError:
         raise RecipeError(f"recipe file not found: {path}") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=UniqueKeyLoader)  # a SafeLoader: no Python objects, no code
     except yaml.YAMLError as exc:
         raise RecipeError(f"{path}: not valid YAML: {exc}") from None
     if data is None:
@@ -321,6 +342,8 @@ def validate(recipe: dict, registry: Registry | None = None) -> None:
         raise RecipeError("data.dataset: every recipe needs a dataset, e.g. {name: synthact}")
     if not recipe["model"]["encoders"]:
         raise RecipeError("model.encoders: name at least one encoder, e.g. {skeleton: {name: stgcn}}")
+    if recipe["eval"]["clips"] < 1:
+        raise RecipeError(f"eval.clips: {recipe['eval']['clips']}; expected at least 1 test clip per sample")
 
 
 def dump_recipe(recipe: dict, path: Path) -> None:

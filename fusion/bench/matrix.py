@@ -30,6 +30,7 @@ from pathlib import Path
 import yaml
 
 from fusion.errors import RecipeError
+from fusion.recipe import UniqueKeyLoader
 
 BENCH_KEYS = {"name", "out", "seeds", "overrides", "recipes", "conditions"}
 RECIPE_KEYS = {"name", "recipe", "overrides"}
@@ -58,7 +59,7 @@ def load_bench(path: str | Path) -> Bench:
     """Read and validate a bench file; recipe paths are relative to the current directory."""
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.load(path.read_text(), Loader=UniqueKeyLoader)
     except (OSError, yaml.YAMLError) as exc:
         raise RecipeError(f"{path}: cannot read the bench file: {exc}") from exc
     _check_keys(str(path), data, BENCH_KEYS)

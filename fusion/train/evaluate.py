@@ -33,9 +33,36 @@ def predict(accelerator: Accelerator, model, loader) -> tuple[torch.Tensor, torc
     return torch.cat(scores), torch.cat(labels), torch.cat(indices)
 
 
-def evaluate(accelerator: Accelerator, model, loader, num_classes: int) -> tuple[dict, dict]:
-    """Classification report plus the raw predictions (for saving and score fusion)."""
-    scores, labels, indices = predict(accelerator, model, loader)
+def multi_clip_predict(accelerator: Accelerator, model, loader, clips: int):
+    """Softmax averaged over ``clips`` passes, pass ``c`` seeding the test transforms with epoch ``c``.
+
+    PYSKL's multi-clip testing (``average_clips='prob'``): the test transforms must sample at random
+    (e.g. ``skeleton.uniform_sample`` with ``random: true``) for the clips to differ.
+    """
+    dataset = getattr(loader, "dataset", None)
+    if not hasattr(dataset, "set_epoch"):
+        raise TypeError(f"eval.clips={clips} needs a test dataset with set_epoch(); got {type(dataset).__name__}")
+    total, labels, indices = None, None, None
+    try:
+        for clip in range(clips):
+            dataset.set_epoch(clip)
+            scores, clip_labels, clip_indices = predict(accelerator, model, loader)
+            order = clip_indices.argsort()  # align the passes sample by sample
+            probabilities = scores[order].softmax(-1)
+            total = probabilities if total is None else total + probabilities
+            labels, indices = clip_labels[order], clip_indices[order]
+    finally:
+        dataset.set_epoch(0)
+    return total / clips, labels, indices
+
+
+def evaluate(accelerator: Accelerator, model, loader, num_classes: int, clips: int = 1) -> tuple[dict, dict]:
+    """Classification report plus the predictions (for saving and score fusion): logits for one clip,
+    averaged softmax probabilities for ``clips`` > 1 (see :func:`multi_clip_predict`)."""
+    if clips > 1:
+        scores, labels, indices = multi_clip_predict(accelerator, model, loader, clips)
+    else:
+        scores, labels, indices = predict(accelerator, model, loader)
     report = classification_report(scores, labels, num_classes)
     report["unique_indices"] = int(torch.unique(indices).numel())
     return report, {"scores": scores.numpy(), "labels": labels.numpy(), "indices": indices.numpy()}

@@ -251,7 +251,7 @@ class Trainer:
         last_epoch = epoch + 1 >= cfg["epochs"]
         if (epoch + 1) % cfg["eval_every"] == 0 or last_epoch:
             report, predictions = evaluate(acc, acc.unwrap_model(self.module).model, self.test_loader,
-                                           self.built.num_classes)
+                                           self.built.num_classes, self.recipe["eval"]["clips"])
             record.update(top1=report["top1"], top5=report["top5"], mean_class_accuracy=report["mean_class_accuracy"])
             self._last_report, self._last_predictions = report, predictions
             self.logger.log({"event": "eval", **record, "per_class": report["per_class"]}, step=state["global_step"])
@@ -286,7 +286,7 @@ class Trainer:
         report = getattr(self, "_last_report", None)
         if report is None:  # stopped mid-epoch, or resumed after the end: evaluate the current weights
             report, self._last_predictions = evaluate(acc, acc.unwrap_model(self.module).model, self.test_loader,
-                                                      self.built.num_classes)
+                                                      self.built.num_classes, self.recipe["eval"]["clips"])
         summary = {
             "test": {k: report[k] for k in ("top1", "top5", "mean_class_accuracy", "per_class", "count",
                                             "unique_indices")},

@@ -45,3 +45,41 @@ def test_drop_last_drops_the_partial_training_batch_only(toy_recipe):
     assert n_train % 10 and n_test % 10  # both splits end in a partial batch
     assert len(build_loader(recipe, built.train_set, built.collator, True, 10)) == n_train // 10
     assert len(build_loader(recipe, built.test_set, built.collator, False, 10)) == -(-n_test // 10)
+
+
+def test_multi_clip_eval_averages_softmax_over_differently_seeded_passes(toy_recipe, tmp_path):
+    """eval.clips: N runs the test set N times (transform seed = clip) and averages the probabilities."""
+    import numpy as np
+
+    from fusion.errors import RecipeError
+    from fusion.recipe import from_dict
+    from fusion.train.accel import make_accelerator
+    from fusion.train.build import build_all, build_loader
+    from fusion.train.evaluate import evaluate, predict
+
+    recipe = from_dict(toy_recipe)
+    built = build_all(recipe)
+    seen = []
+
+    def noisy(sample, rng):  # a random test transform: each pass sees other noise
+        value = rng.normal()
+        seen.append(value)
+        return {**sample, "skeleton": sample["skeleton"] + np.float32(value)}
+
+    built.test_set.transforms.append(noisy)
+    model = built.module.model
+    accelerator = make_accelerator("no")
+    loader = build_loader(recipe, built.test_set, built.collator, False, 16)
+    n = len(built.test_set)
+    single = []
+    for clip in range(3):
+        built.test_set.set_epoch(clip)
+        scores, _, indices = predict(accelerator, model, loader)
+        single.append(scores[indices.argsort()].softmax(-1))
+    built.test_set.set_epoch(0)
+    report, predictions = evaluate(accelerator, model, loader, built.num_classes, clips=3)
+    assert np.allclose(predictions["scores"], torch.stack(single).mean(0).numpy(), atol=1e-6)
+    assert report["count"] == n and len(set(np.round(seen, 6))) > n  # the passes differed
+    assert built.test_set.epoch == 0
+    with pytest.raises(RecipeError, match="eval.clips"):
+        from_dict({**toy_recipe, "eval": {"clips": 0}})

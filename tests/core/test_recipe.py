@@ -109,3 +109,10 @@ def test_a_renamed_component_does_not_inherit_the_base_args(tmp_path):
     same = deep_merge(base, {"dataset": {"name": "ntu", "args": {"protocol": "xview"}}})
     assert same["dataset"]["args"] == {"benchmark": "ntu60", "protocol": "xview"}  # same name: args merge
     assert deep_merge(base, {"dataset": {"args": {"protocol": "xview"}}})["dataset"]["name"] == "ntu"
+
+
+def test_a_key_written_twice_is_an_error_naming_it_and_both_lines(tmp_path):
+    path = tmp_path / "twice.yaml"
+    path.write_text("data:\n  dataset: {name: synthact}\neval:\n  batch_size: 64\neval:\n  clips: 10\n")
+    with pytest.raises(RecipeError, match=r"(?s)twice.yaml: not valid YAML.*'eval' appears twice \(first on line 3\).*line 5"):
+        load_recipe(path)
