@@ -225,6 +225,23 @@ class Stream(SkeletonTransform):
         return compute_streams(x, self.streams, self.parents, self.score).astype(np.float32)
 
 
+class Channels(SkeletonTransform):
+    """Keep the listed channels, in order (``[0, 1]`` drops a 2D pose's score: SkeletonMAE reads x, y only)."""
+
+    name = "skeleton.channels"
+
+    def __init__(self, keep: Sequence[int] = (0, 1), key: str = "skeleton"):
+        super().__init__(key, score=False)
+        self.keep = [int(c) for c in keep]
+        if not self.keep:
+            raise RecipeError(f"{self.name}: keep lists no channel")
+
+    def apply(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        if max(self.keep) >= x.shape[-1]:
+            raise DataError(f"{self.name}: keep={self.keep} but sample[{self.key!r}] has {x.shape[-1]} channels")
+        return x[..., self.keep]
+
+
 class PadPersons(SkeletonTransform):
     """Zero-pad (or truncate, keeping the first) persons to exactly ``persons``, so samples collate."""
 
@@ -264,7 +281,7 @@ class UniformSample(SkeletonTransform):
         return x[:, index]
 
 
-_TRANSFORMS = (Center, ValidCropResize, RandomRotation, Flip, Stream, PadPersons, UniformSample)
+_TRANSFORMS = (Center, ValidCropResize, RandomRotation, Flip, Stream, Channels, PadPersons, UniformSample)
 
 def specs_of(classes) -> list[TransformSpec]:
     """Registry entries for skeleton transform classes (name and first docstring line)."""

@@ -57,3 +57,13 @@ def test_random_scale_multiplies_each_axis_within_the_range():
     assert np.all(np.abs(factors - 1) <= 0.1) and len(set(np.round(factors, 6))) == 3
     out = RandomScale(0.1)({"skeleton": x}, rng)["skeleton"]
     assert np.allclose(out, out[0, 0, 0])  # one draw per axis for the whole clip
+
+
+def test_channels_keeps_the_listed_ones_and_names_a_bad_index():
+    from fusion_plugins.skeleton.transforms import Channels
+
+    x = np.arange(2 * 3 * 17 * 3, dtype=np.float32).reshape(2, 3, 17, 3)
+    out = Channels([0, 1], key="pose2d")({"pose2d": x}, np.random.default_rng(0))["pose2d"]
+    assert out.shape == (2, 3, 17, 2) and np.array_equal(out, x[..., :2])
+    with pytest.raises(DataError, match=r"keep=\[0, 3\].*3 channels"):
+        Channels([0, 3], key="pose2d")({"pose2d": x}, np.random.default_rng(0))
