@@ -1,5 +1,5 @@
 """The core plugin: the mixers (baselines, M-Mixer, EPAM-Net, 3D deformable), their parameter-free pose
-inputs, the linear and MLP heads, the classification objectives, metrics.
+inputs, the linear and MLP heads, the classification objectives, metrics, the ``repeat`` dataset wrapper.
 
 Registered through the ``fusion.plugins`` entry-point group like any third-party plugin.
 """
@@ -7,6 +7,7 @@ Registered through the ``fusion.plugins`` entry-point group like any third-party
 from __future__ import annotations
 
 from fusion import metrics
+from fusion.data import repeat
 from fusion.heads import linear, mlp
 from fusion.hookspecs import hookimpl
 from fusion.mixers import attention_gate, concat, deformable, epamnet, heatmaps, keypoints, late, mmixer, unipose
@@ -38,3 +39,8 @@ def fusion_add_objectives():
 @hookimpl
 def fusion_add_metrics():
     return list(metrics.SPECS)
+
+
+@hookimpl
+def fusion_add_datasets():
+    return [repeat.SPEC]

@@ -340,6 +340,10 @@ def validate(recipe: dict, registry: Registry | None = None) -> None:
             check_component(f"data.transforms.{phase}[{i}]", block, "transform", registry)
     if recipe["data"]["dataset"] is None:
         raise RecipeError("data.dataset: every recipe needs a dataset, e.g. {name: synthact}")
+    key, block = "data.dataset", recipe["data"]["dataset"]
+    while isinstance((block.get("args") or {}).get("dataset"), dict):  # wrappers: repeat, long_tailed, subsets
+        key, block = f"{key}.args.dataset", block["args"]["dataset"]
+        check_component(key, block, "dataset", registry)
     if not recipe["model"]["encoders"]:
         raise RecipeError("model.encoders: name at least one encoder, e.g. {skeleton: {name: stgcn}}")
     if recipe["eval"]["clips"] < 1:

@@ -1,7 +1,7 @@
 import pytest
 
 from fusion.errors import RecipeError
-from fusion.recipe import apply_overrides, deep_merge, from_dict, load_recipe, parse_override
+from fusion.recipe import apply_overrides, deep_merge, from_dict, load_recipe, parse_override, validate
 from fusion.registry import get_registry
 
 
@@ -116,3 +116,14 @@ def test_a_key_written_twice_is_an_error_naming_it_and_both_lines(tmp_path):
     path.write_text("data:\n  dataset: {name: synthact}\neval:\n  batch_size: 64\neval:\n  clips: 10\n")
     with pytest.raises(RecipeError, match=r"(?s)twice.yaml: not valid YAML.*'eval' appears twice \(first on line 3\).*line 5"):
         load_recipe(path)
+
+
+def test_a_wrapped_dataset_s_arguments_are_checked_too(toy_recipe):
+    from fusion.recipe import from_dict
+    from fusion.train.build import registry_for
+
+    inner = {"name": "toy", "args": {"size": 48, "benchmark": "ntu120"}}
+    toy_recipe["data"]["dataset"] = {"name": "repeat", "args": {"times": 2, "dataset": inner}}
+    recipe = from_dict(toy_recipe)
+    with pytest.raises(RecipeError, match=r"data\.dataset\.args\.dataset\.args\.benchmark"):
+        validate(recipe, registry_for(recipe))
