@@ -116,7 +116,7 @@ def write_plots(rows: list[dict], summary: dict, out: Path, class_names: list[st
             ratios = sorted(points)
             ax.plot(ratios, [100 * np.mean(points[x]) for x in ratios], marker="o", label=recipe)
         ax.set(xlabel="corruption ratio", ylabel="top-1 (%)", title="accuracy vs corruption")
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # outside: never over the data
         paths["accuracy_vs_corruption"] = _save(fig, out / "accuracy_vs_corruption.png")
 
     drops = [c for c in conditions if c.startswith("drop")]
@@ -128,7 +128,7 @@ def write_plots(rows: list[dict], summary: dict, out: Path, class_names: list[st
             ax.bar(np.arange(len(recipes)) + j * width, np.nan_to_num(values), width, label=condition)
         ax.set_xticks(np.arange(len(recipes)) + width * len(drops) / 2, recipes, rotation=30, ha="right", fontsize=8)
         ax.set(ylabel="top-1 (%)", title="accuracy with a modality dropped at test time")
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
         paths["accuracy_with_drop"] = _save(fig, out / "accuracy_with_drop.png")
 
     per_class = [(r["recipe"], r["per_class"]) for r in rows if r["condition"] == clean and r.get("per_class")]
