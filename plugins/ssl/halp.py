@@ -193,7 +193,8 @@ class HaLP(MomentumContrast):
         skip_closest, num_candidates: candidate prototypes ranked ``skip+1 … skip+num`` (1, 20).
         weight: μ, the weight of ``L_HaLP`` (2 on NTU-60; 0 = plain MoCo).
         start_epoch: first epoch with the HaLP term (the official runs start from a 200-epoch MoCo).
-        warmup_samples: samples enqueued before HaLP may start (default ``2·queue_size + 1``).
+        warmup_samples: samples enqueued from ``start_epoch`` on before HaLP may start (default
+            ``2·queue_size + 1``; the official run counts from its restart at the MoCo checkpoint).
         seed: seed of the k-means and hallucination draws.
     """
 
@@ -255,7 +256,8 @@ class HaLP(MomentumContrast):
         self.epoch = epoch
 
     def on_step_end(self, model, step: int) -> None:
-        self.seen += sum(len(k) for k in self._new_keys)
+        if self.epoch >= self.start_epoch:  # the official HaLP run restarts its counter from the MoCo checkpoint
+            self.seen += sum(len(k) for k in self._new_keys)
         super().on_step_end(model, step)
         if self.weight > 0 and int(self.seen) >= self.warmup_samples and (
                 step % self.update_every == 0 or not bool(self.prototypes_ready)):

@@ -91,6 +91,27 @@ def test_no_halp_term_during_warmup_then_prototypes_are_unit_and_used():
     assert HaLP().prototypes.shape == (20, 128)
 
 
+def test_warmup_counts_samples_from_start_epoch_only():
+    """One run = MoCo until ``start_epoch``, then HaLP after a fresh 2K+1-sample warm-up (the official restart)."""
+    encoder = bigru(num_persons=1, config="small", hidden=8)
+    mixer = ConcatMixer({"skeleton": encoder.out_dim}, 3, {})
+    model = FusionModel({"skeleton": encoder}, mixer, nn.Linear(mixer.out_dim, 3))
+    objective = HaLP(encoder_dim=16, feature_dim=8, queue_size=16, num_prototypes=4, prototype_keys=8,
+                     num_positives=5, update_prototypes_every=1, start_epoch=2)
+    objective.param_groups(model, 1e-4)
+    batch = {"skeleton": torch.randn(8, 3, 6, 25, 2)}
+    step = 0
+    for epoch in range(3):
+        objective.on_epoch_start(model, epoch)
+        for _ in range(6 if epoch < 2 else 4):
+            step += 1
+            loss, out = objective(model, batch)
+            assert "halp" not in out["logs"]  # MoCo epochs, then the restart's warm-up (33 samples > 4 x 8)
+            loss.backward()
+            objective.on_step_end(model, step)
+    assert int(objective.seen) == 4 * 8
+
+
 def test_bigru_paper_size_and_shapes():
     encoder = bigru()  # 3 layers × 1024, bidirectional, input 3·25·2 = 150
     gru = sum(3 * (1024 * i + 1024 * 1024 + 2 * 1024) * 2 for i in (150, 2048, 2048))
