@@ -64,6 +64,9 @@ def evaluate(accelerator: Accelerator, model, loader, num_classes: int, clips: i
     else:
         scores, labels, indices = predict(accelerator, model, loader)
     report = classification_report(scores, labels, num_classes)
+    if len(labels):  # cross-entropy of the logits, or of the averaged probabilities for several clips
+        log_p = scores.clamp_min(1e-12).log() if clips > 1 else scores.log_softmax(-1)
+        report["loss"] = float(torch.nn.functional.nll_loss(log_p, labels))
     report["unique_indices"] = int(torch.unique(indices).numel())
     return report, {"scores": scores.numpy(), "labels": labels.numpy(), "indices": indices.numpy()}
 

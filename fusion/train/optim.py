@@ -1,4 +1,4 @@
-"""Optimiser and per-step learning-rate schedule (warm-up + cosine / step / constant)."""
+"""Optimiser and per-step learning-rate schedule (warm-up + cosine / step / constant / plateau)."""
 
 from __future__ import annotations
 
@@ -46,6 +46,35 @@ def build_optimizer(module: nn.Module, cfg: dict) -> torch.optim.Optimizer:
     return torch.optim.AdamW(groups, lr=lr, betas=betas)
 
 
+class Plateau:
+    """``ReduceLROnPlateau`` as an lr multiplier: after more than ``patience`` evaluations without a relative
+    improvement of 1e-4 in the monitored value (lower is better), multiply the lr by ``factor``.
+
+    PSUMNet steps it every epoch on the test loss (factor 0.5, patience 5). Its state is plain numbers,
+    saved in the checkpoint's JSON state.
+    """
+
+    def __init__(self, factor: float = 0.1, patience: int = 10, threshold: float = 1e-4):
+        self.factor, self.patience, self.threshold = float(factor), int(patience), float(threshold)
+        self.scale, self.best, self.bad = 1.0, math.inf, 0
+
+    def step(self, value: float) -> None:
+        if value < self.best * (1 - self.threshold):
+            self.best, self.bad = float(value), 0
+            return
+        self.bad += 1
+        if self.bad > self.patience:
+            self.scale *= self.factor
+            self.bad = 0
+
+    def state_dict(self) -> dict:
+        return {"scale": self.scale, "best": None if math.isinf(self.best) else self.best, "bad": self.bad}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.scale, self.bad = float(state["scale"]), int(state["bad"])
+        self.best = math.inf if state["best"] is None else float(state["best"])
+
+
 def lr_factor(step: int, total: int, warmup: int, cfg: dict) -> float:
     """The multiplier of the base lr at optimiser step ``step`` (0-based) of ``total``."""
     if warmup and step < warmup:
@@ -53,6 +82,8 @@ def lr_factor(step: int, total: int, warmup: int, cfg: dict) -> float:
     name = cfg["name"]
     if name == "constant":
         return 1.0
+    if name == "plateau":
+        return cfg["plateau"].scale
     if name == "step":
         return cfg["gamma"] ** sum(step >= m for m in cfg.get("milestones_steps", []))
     progress = min(1.0, (step - warmup) / max(1, total - warmup))
@@ -60,11 +91,22 @@ def lr_factor(step: int, total: int, warmup: int, cfg: dict) -> float:
     return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
-def build_schedule(optimizer, cfg: dict, steps_per_epoch: int, epochs: int, base_lr: float):
-    """A LambdaLR stepped once per optimiser step; epoch-based settings are converted to steps."""
+def make_plateau(cfg: dict) -> Plateau | None:
+    """The :class:`Plateau` a ``plateau`` schedule needs (the trainer feeds it the test loss), else None."""
+    return Plateau(cfg.get("factor", 0.1), cfg.get("patience", 10)) if cfg["name"] == "plateau" else None
+
+
+def build_schedule(optimizer, cfg: dict, steps_per_epoch: int, epochs: int, base_lr: float,
+                   plateau: Plateau | None = None):
+    """A LambdaLR stepped once per optimiser step; epoch-based settings are converted to steps.
+    A ``plateau`` schedule multiplies the lr by ``plateau.scale`` (see :func:`make_plateau`)."""
     cfg = dict(cfg)
     cfg["milestones_steps"] = [int(m * steps_per_epoch) for m in cfg.get("milestones", [])]
     cfg["min_lr_ratio"] = cfg.get("min_lr", 0.0) / base_lr if base_lr else 0.0
     total = max(1, steps_per_epoch * epochs)
     warmup = int(round(cfg.get("warmup_epochs", 0) * steps_per_epoch))
+    if cfg["name"] == "plateau":
+        if plateau is None:
+            raise ValueError("a plateau schedule needs its Plateau (make_plateau(cfg))")
+        cfg["plateau"] = plateau
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, total, warmup, cfg))

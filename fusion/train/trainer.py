@@ -31,7 +31,7 @@ from fusion.train.accel import make_accelerator
 from fusion.train.build import build_all, build_loader
 from fusion.train.evaluate import evaluate, save_predictions
 from fusion.train.logger import RunLogger
-from fusion.train.optim import build_optimizer, build_schedule
+from fusion.train.optim import build_optimizer, build_schedule, make_plateau
 
 
 class GracefulStop(Exception):
@@ -88,8 +88,10 @@ class Trainer:
         self.sampler = train_loader.sampler
         steps_per_epoch = math.ceil(len(train_loader) / train_cfg["accumulate"])
         optimizer = build_optimizer(built.module, train_cfg["optimizer"])
+        self.plateau = make_plateau(train_cfg["schedule"])
         self.schedule = build_schedule(
-            optimizer, train_cfg["schedule"], steps_per_epoch, train_cfg["epochs"], train_cfg["optimizer"]["lr"]
+            optimizer, train_cfg["schedule"], steps_per_epoch, train_cfg["epochs"], train_cfg["optimizer"]["lr"],
+            self.plateau,
         )
         self.module, self.optimizer, self.train_loader, self.test_loader = acc.prepare(
             built.module, optimizer, train_loader, test_loader
@@ -102,6 +104,9 @@ class Trainer:
             ckpt.load_checkpoint(acc, found)
             self.state = ckpt.read_state(found)
             self.schedule.load_state_dict(self.state.pop("schedule"))
+            plateau = self.state.pop("plateau", None)
+            if plateau is not None and self.plateau is not None:
+                self.plateau.load_state_dict(plateau)
             acc.print(f"resumed from {found} at epoch {self.state['epoch']}, batch {self.state['batch_in_epoch']}")
         self.params = count_parameters(acc.unwrap_model(self.module).model)
 
@@ -253,6 +258,9 @@ class Trainer:
             report, predictions = evaluate(acc, acc.unwrap_model(self.module).model, self.test_loader,
                                            self.built.num_classes, self.recipe["eval"]["clips"])
             record.update(top1=report["top1"], top5=report["top5"], mean_class_accuracy=report["mean_class_accuracy"])
+            if self.plateau is not None and "loss" in report:  # ReduceLROnPlateau on the test loss
+                self.plateau.step(report["loss"])
+                record.update(test_loss=report["loss"], lr_scale=self.plateau.scale)
             self._last_report, self._last_predictions = report, predictions
             self.logger.log({"event": "eval", **record, "per_class": report["per_class"]}, step=state["global_step"])
             if report["top1"] > state["best_top1"]:
@@ -268,6 +276,8 @@ class Trainer:
     def _save(self, name: str, advance: bool = False) -> None:
         """Checkpoint; ``advance`` records the state as of the start of the next epoch."""
         state = dict(self.state, schedule=self.schedule.state_dict())  # JSON: numbers only, no pickle
+        if self.plateau is not None:
+            state["plateau"] = self.plateau.state_dict()
         if advance:
             state.update(epoch=state["epoch"] + 1, batch_in_epoch=0)
         ckpt.save_checkpoint(self.accelerator, self.run_dir, name, state)

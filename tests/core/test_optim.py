@@ -83,3 +83,37 @@ def test_multi_clip_eval_averages_softmax_over_differently_seeded_passes(toy_rec
     assert built.test_set.epoch == 0
     with pytest.raises(RecipeError, match="eval.clips"):
         from_dict({**toy_recipe, "eval": {"clips": 0}})
+
+
+def test_plateau_multiplier_follows_reduce_lr_on_plateau():
+    from fusion.train.optim import Plateau
+
+    plateau = Plateau(factor=0.5, patience=2)
+    scales = []
+    for value in [1.0, 0.9, 0.9, 0.95, 0.91, 0.8, 0.85, 0.85, 0.85, 0.85]:
+        plateau.step(value)
+        scales.append(plateau.scale)
+    # improvements reset the count; the third evaluation in a row without one halves the lr
+    assert scales == [1, 1, 1, 1, 0.5, 0.5, 0.5, 0.5, 0.25, 0.25]
+    again = Plateau(0.5, 2)
+    again.load_state_dict(plateau.state_dict())
+    assert (again.scale, again.best, again.bad) == (plateau.scale, plateau.best, plateau.bad)
+
+
+def test_plateau_schedule_is_stepped_on_the_test_loss_and_survives_resume(toy_recipe, tmp_path):
+    import json
+
+    from fusion.recipe import from_dict
+    from fusion.train.trainer import Trainer
+
+    toy_recipe["train"].update(epochs=3, optimizer={"name": "sgd", "lr": 1e-7},
+                               schedule={"name": "plateau", "factor": 0.5, "patience": 0})
+    Trainer(from_dict(toy_recipe), tmp_path / "run", progress=False).fit()
+    epochs = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    epochs = [e for e in epochs if e.get("event") == "epoch"]
+    assert [e["lr_scale"] for e in epochs] == [1.0, 0.5, 0.25]  # a 1e-7 lr cannot improve the loss by 1e-4
+    assert all(e["test_loss"] > 0 for e in epochs)
+    toy_recipe["train"]["epochs"] = 4
+    Trainer(from_dict(toy_recipe), tmp_path / "run", progress=False, resume=True).fit()
+    epochs = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [e["lr_scale"] for e in epochs if e.get("event") == "epoch"][-1] == 0.125
