@@ -106,6 +106,7 @@ SCHEMA: dict[str, Any] = {
             "min_lr": (int, float),
             "factor": (int, float),
             "patience": int,
+            "per_epoch": bool,
         },
         "precision": ["no", "bf16", "fp16"],
         "accumulate": int,

@@ -99,14 +99,20 @@ def make_plateau(cfg: dict) -> Plateau | None:
 def build_schedule(optimizer, cfg: dict, steps_per_epoch: int, epochs: int, base_lr: float,
                    plateau: Plateau | None = None):
     """A LambdaLR stepped once per optimiser step; epoch-based settings are converted to steps.
-    A ``plateau`` schedule multiplies the lr by ``plateau.scale`` (see :func:`make_plateau`)."""
+
+    ``per_epoch: true`` holds the lr for a whole epoch, as schedulers stepped once per epoch do
+    (CTR-GCN's warm-up ``lr·(e+1)/5``, CascadeFormer's ``CosineAnnealingLR(T_max=epochs)``).
+    A ``plateau`` schedule multiplies the lr by ``plateau.scale`` (see :func:`make_plateau`).
+    """
     cfg = dict(cfg)
-    cfg["milestones_steps"] = [int(m * steps_per_epoch) for m in cfg.get("milestones", [])]
+    unit = steps_per_epoch if cfg.get("per_epoch") else 1  # optimiser steps per schedule tick
+    ticks_per_epoch = steps_per_epoch // unit
+    cfg["milestones_steps"] = [int(m * ticks_per_epoch) for m in cfg.get("milestones", [])]
     cfg["min_lr_ratio"] = cfg.get("min_lr", 0.0) / base_lr if base_lr else 0.0
-    total = max(1, steps_per_epoch * epochs)
-    warmup = int(round(cfg.get("warmup_epochs", 0) * steps_per_epoch))
+    total = max(1, ticks_per_epoch * epochs)
+    warmup = int(round(cfg.get("warmup_epochs", 0) * ticks_per_epoch))
     if cfg["name"] == "plateau":
         if plateau is None:
             raise ValueError("a plateau schedule needs its Plateau (make_plateau(cfg))")
         cfg["plateau"] = plateau
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, total, warmup, cfg))
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s // unit, total, warmup, cfg))

@@ -1,5 +1,7 @@
 """Optimiser parameter groups: the default weight-decay exclusions and the official codes' decay-all rule."""
 
+import math
+
 import pytest
 import torch
 from torch import nn
@@ -117,3 +119,25 @@ def test_plateau_schedule_is_stepped_on_the_test_loss_and_survives_resume(toy_re
     Trainer(from_dict(toy_recipe), tmp_path / "run", progress=False, resume=True).fit()
     epochs = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert [e["lr_scale"] for e in epochs if e.get("event") == "epoch"][-1] == 0.125
+
+
+def test_per_epoch_schedules_hold_the_lr_for_an_epoch_like_the_official_codes():
+    from fusion.train.optim import build_schedule
+
+    def lrs(cfg, steps_per_epoch=4, epochs=10):
+        optimizer = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=0.1)
+        schedule = build_schedule(optimizer, cfg, steps_per_epoch, epochs, 0.1)
+        out = []
+        for _ in range(steps_per_epoch * epochs):
+            out.append(optimizer.param_groups[0]["lr"])
+            optimizer.step()
+            schedule.step()
+        return out
+
+    warm = lrs({"name": "step", "warmup_epochs": 5, "milestones": [8], "gamma": 0.1, "per_epoch": True})
+    per_epoch = [warm[4 * e] for e in range(10)]
+    assert all(warm[4 * e: 4 * e + 4] == [per_epoch[e]] * 4 for e in range(10))  # constant within an epoch
+    assert per_epoch == pytest.approx([0.02, 0.04, 0.06, 0.08, 0.1, 0.1, 0.1, 0.1, 0.01, 0.01])  # CTR-GCN: lr(e+1)/5
+    cosine = lrs({"name": "cosine", "min_lr": 1e-6, "per_epoch": True}, epochs=4)
+    expected = [1e-6 + (0.1 - 1e-6) * (1 + math.cos(math.pi * e / 4)) / 2 for e in range(4)]  # CosineAnnealingLR
+    assert [cosine[4 * e] for e in range(4)] == pytest.approx(expected)
