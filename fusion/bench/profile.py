@@ -22,6 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 import torch
 from torch import nn
+from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
 from fusion.errors import RecipeError
@@ -68,10 +69,16 @@ def count_flops(model: nn.Module, batch: dict) -> tuple[int, dict[str, int]]:
     requires = [p for p in model.parameters() if p.requires_grad]
     for param in requires:
         param.requires_grad_(False)
+    # Attention must run as visible matmuls: nn.TransformerEncoderLayer's eval-mode fast path is one fused
+    # op the counter sees as 0 FLOPs, and the CPU flash kernel of scaled_dot_product_attention has no
+    # FLOP formula (QK^T and AV were missing); the math backend decomposes into counted bmm's.
+    fastpath = torch.backends.mha.get_fastpath_enabled()
+    torch.backends.mha.set_fastpath_enabled(False)
     try:
-        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        with torch.no_grad(), sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as counter:
             model(batch)
     finally:
+        torch.backends.mha.set_fastpath_enabled(fastpath)
         model.train(was_training)
         for param in requires:
             param.requires_grad_(True)

@@ -100,3 +100,31 @@ def test_halp_pretraining_profiles_with_its_two_stacked_views(capsys):
     assert main(["profile", "recipes/synthact/ssl/halp.yaml", "--device", "cpu", "--runs", "1",
                  "--warmup", "0", "--batch", "2", "--num-classes", "12", "--shape", "skeleton=3x16x25x2"]) == 0
     assert "encoders.skeleton" in capsys.readouterr().out
+
+
+def test_attention_flops_are_counted_in_eval_mode():
+    """nn.TransformerEncoderLayer's eval fast path and the CPU flash SDPA kernel are invisible to
+    FlopCounterMode; count_flops must still see the projections, the FFN, QK^T and AV."""
+    from timm.models.vision_transformer import Block
+
+    from fusion.bench.profile import count_flops
+
+    d, tokens, ffn = 32, 10, 64
+
+    class Wrap(torch.nn.Module):
+        def __init__(self, layer):
+            super().__init__()
+            self.layer = layer
+
+        def forward(self, batch):
+            return self.layer(batch["x"])
+
+    batch = {"x": torch.randn(1, tokens, d)}
+    attention = 2 * 2 * tokens * tokens * d  # QK^T and AV, 2 FLOPs per multiply-add
+    torch_layer = torch.nn.TransformerEncoderLayer(d, 4, ffn, batch_first=True)
+    flops, _ = count_flops(Wrap(torch_layer), batch)
+    assert flops == 2 * tokens * (3 * d * d + d * d + 2 * d * ffn) + attention
+    timm_block = Block(d, 4, 2.0, qkv_bias=True)
+    flops, _ = count_flops(Wrap(timm_block), batch)
+    assert flops == 2 * tokens * (3 * d * d + d * d + 2 * d * 2 * d) + attention
+    assert torch.backends.mha.get_fastpath_enabled()  # restored
