@@ -9,6 +9,7 @@ import torch
 from accelerate import Accelerator
 
 from fusion.data.workers import guard_workers
+from fusion.errors import RecipeError
 from fusion.metrics import classification_report
 
 
@@ -41,7 +42,8 @@ def multi_clip_predict(accelerator: Accelerator, model, loader, clips: int):
     """
     dataset = getattr(loader, "dataset", None)
     if not hasattr(dataset, "set_epoch"):
-        raise TypeError(f"eval.clips={clips} needs a test dataset with set_epoch(); got {type(dataset).__name__}")
+        raise RecipeError(f"eval.clips={clips} needs a test dataset with set_epoch() to reseed its transforms; "
+                          f"got {type(dataset).__name__}")
     total, labels, indices = None, None, None
     try:
         for clip in range(clips):
