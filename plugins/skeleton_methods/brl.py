@@ -31,8 +31,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import Dataset
 
+from fusion.data.wrapped import IndexedView, build_wrapped, dataset_labels
 from fusion.errors import RecipeError
 from fusion.types import DatasetSpec, ObjectiveSpec, TransformSpec
 from fusion_plugins.skeleton.layouts import SkeletonLayout, get_layout
@@ -76,7 +76,7 @@ def long_tailed_indices(labels: np.ndarray, counts: Sequence[int], seed: int = 0
     return np.sort(np.concatenate(chosen))
 
 
-class LongTailed(Dataset):
+class LongTailed(IndexedView):
     """A registered dataset's training split cut to the exponential profile; other splits unchanged.
 
     Args:
@@ -92,29 +92,20 @@ class LongTailed(Dataset):
 
     def __init__(self, split: str = "train", dataset: dict | None = None, rho: float = 100.0, n_max: int | None = None,
                  seed: int = 0, splits: Sequence[str] = ("train",), class_order: str | Sequence[int] | None = None):
-        from fusion.registry import get_registry
-
-        if not dataset or "name" not in dataset:
-            raise RecipeError("long_tailed: give the wrapped dataset as dataset: {name: ..., args: {...}}")
-        self.base = get_registry().get("dataset", dataset["name"]).factory(split, **(dataset.get("args") or {}))
-        self.num_classes = int(self.base.num_classes)
-        self.class_names = list(getattr(self.base, "class_names", [str(i) for i in range(self.num_classes)]))
-        labels = getattr(self.base, "labels", None)
-        labels = np.asarray(labels if labels is not None else [self.base[i]["label"] for i in range(len(self.base))])
+        base = build_wrapped("long_tailed", dataset, split)
+        num_classes = int(base.num_classes)
+        labels = dataset_labels(base)
         if split in splits:
-            sizes = np.bincount(labels, minlength=self.num_classes)
-            self.counts = ordered_counts(self.num_classes, int(n_max or sizes.min()), rho, class_order)
-            self.indices = long_tailed_indices(labels, self.counts, seed)
+            sizes = np.bincount(labels, minlength=num_classes)
+            self.counts = ordered_counts(num_classes, int(n_max or sizes.min()), rho, class_order)
+            indices = long_tailed_indices(labels, self.counts, seed)
         else:
-            self.indices = np.arange(len(labels))
-            self.counts = np.bincount(labels, minlength=self.num_classes)
-        self.labels = labels[self.indices]
-
-    def __len__(self) -> int:
-        return len(self.indices)
-
-    def __getitem__(self, item: int) -> dict:
-        return self.base[int(self.indices[item])]
+            indices = np.arange(len(labels))
+            self.counts = np.bincount(labels, minlength=num_classes)
+        super().__init__(base, indices)
+        self.num_classes, self.labels = num_classes, labels[indices]
+        if self.class_names is None:
+            self.class_names = [str(i) for i in range(num_classes)]
 
 
 # ----------------------------------------------------------------------------------------- modalities

@@ -38,3 +38,14 @@ def test_repeats_draw_their_own_augmentation(toy_recipe):
 def test_times_below_one_is_a_recipe_error(toy_recipe):
     with pytest.raises(RecipeError, match="times"):
         wrapped(toy_recipe, 0)
+
+
+def test_repeat_keeps_labels_and_sample_ids_and_names_a_missing_block(toy_recipe):
+    from fusion.data.repeat import repeat_dataset
+
+    repeated, plain = wrapped(toy_recipe, 2)
+    view, n = repeated.train_set.base, len(plain.train_set)
+    assert np.array_equal(view.labels, np.tile(plain.train_set.base.labels, 2))
+    assert view.sample_id(n + 3) == plain.train_set.sample_id(3)
+    with pytest.raises(RecipeError, match="repeat needs the wrapped dataset block"):
+        repeat_dataset("train", dataset=None, times=2)
