@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import reprlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,7 @@ from typing import Any
 import numpy as np
 from torch.utils.data import Dataset
 
+from fusion.data.limits import check_classes, read_limited_text, regular_file
 from fusion.errors import DataError, FusionError, RecipeError
 
 
@@ -62,6 +64,10 @@ class FormatDataset(Dataset):
 
     def info(self, index: int) -> SampleInfo:
         return self.infos[index]
+
+    def sample_id(self, index: int) -> str:
+        """The sample's id from the index (for error messages; reads no file)."""
+        return self.infos[index].id
 
     @property
     def labels(self) -> np.ndarray:
@@ -112,6 +118,21 @@ class FormatDataset(Dataset):
         return f"{type(self).__name__}(samples={len(self)}, classes={self.num_classes})"
 
 
+class DataProblems(DataError):
+    """Several bad files found while building an index, all listed at once: ``problems`` is
+    ``[(file or entry, message), ...]`` so ``fusion data check`` reports each with its own line."""
+
+    def __init__(self, source: str, problems: list[tuple[str, str]]):
+        self.problems = list(problems)
+        shown = "; ".join(message for _, message in self.problems[:SHOWN_PROBLEMS])
+        more = f"; and {len(self.problems) - SHOWN_PROBLEMS} more" if len(self.problems) > SHOWN_PROBLEMS else ""
+        super().__init__(f"{source}: {len(self.problems)} problem(s): {shown}{more}")
+
+
+#: Problems written out in one DataProblems message before "and N more".
+SHOWN_PROBLEMS = 5
+
+
 def error_message(exc: BaseException) -> str:
     """A DataError's own message; other exceptions prefixed with their type (they signal a reader bug)."""
     return str(exc) if isinstance(exc, FusionError) else f"{type(exc).__name__}: {exc}"
@@ -156,8 +177,9 @@ def require_file(path: str | os.PathLike | None, option: str) -> Path:
     if path is None:
         raise RecipeError(f"data.dataset.args.{option}: a file path is required")
     path = Path(path).expanduser()
-    if not path.is_file():
+    if not path.exists():
         raise DataError(f"{option}: file not found: {path}")
+    regular_file(path)  # a directory or a named pipe: said so, never opened
     return path
 
 
@@ -167,24 +189,111 @@ def check_choice(option: str, value: Any, allowed: Sequence[Any]) -> None:
                           f"{', '.join(map(str, allowed))}")
 
 
-def read_text(path: Path) -> str:
-    """The file's text (UTF-8, tolerant of a BOM); a missing or binary file is a DataError."""
-    try:
-        return path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise DataError(f"{path}: file not found") from None
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{path}: not a text file ({exc.reason} at byte {exc.start})") from None
-    except OSError as exc:
-        raise DataError(f"{path}: cannot read: {exc.strerror or exc}") from None
+def read_text(path: Path, limit: int | None = None) -> str:
+    """The file's text (UTF-8, tolerant of a BOM); a missing, binary, non-regular (a named pipe) or
+    oversized file (above ``limit`` bytes, default :func:`fusion.data.limits.text_limit`) is a DataError."""
+    return read_limited_text(path, "file", limit)
 
 
-def read_json(path: Path) -> Any:
-    """The file's JSON value; malformed JSON is a DataError with the line and column."""
+#: Deepest JSON nesting a reader accepts (the formats nest 4 levels; Python's parser recurses).
+MAX_JSON_DEPTH = 32
+
+
+def read_json(path: Path, limit: int | None = None) -> Any:
+    """The file's JSON value; malformed JSON is a DataError with the line and column.
+
+    Numbers too large for a float become ``inf`` and ``NaN`` literals NaN (both found later by the
+    finite checks); integers of thousands of digits and nesting deeper than :data:`MAX_JSON_DEPTH` are DataErrors.
+    """
+    text = read_text(path, limit)
+    depth = _json_depth(text)
+    if depth > MAX_JSON_DEPTH:
+        raise DataError(f"{path}: JSON nested {depth} levels deep, more than the {MAX_JSON_DEPTH} a data file may use")
     try:
-        return json.loads(read_text(path))
+        return json.loads(text)
     except json.JSONDecodeError as exc:
         raise DataError(f"{path}: malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
+    except (ValueError, RecursionError) as exc:  # an integer of more than 4300 digits
+        raise DataError(f"{path}: unusable JSON value: {exc}") from None
+
+
+def _json_depth(text: str) -> int:
+    """Deepest bracket nesting of ``text`` (brackets inside strings counted too: an over-estimate is safe)."""
+    opens = np.frombuffer(text.encode("utf-8", "replace"), dtype=np.uint8)
+    steps = (opens == ord("[")).astype(np.int32) + (opens == ord("{")) - (opens == ord("]")) - (opens == ord("}"))
+    return int(np.cumsum(steps).max(initial=0))
+
+
+def short(value: Any, width: int = 60) -> str:
+    """A bounded repr for messages: a 10,000-deep list or a 1 MB string must not become the message."""
+    return _REPR.repr(value)[:width]
+
+
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxstring, _REPR.maxother = 3, 40, 40
+
+
+def is_integer(value: Any) -> bool:
+    """A true integer label: ``int`` / numpy integer, not ``bool`` (True is not class 1)."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def check_label_value(value: Any, where: str, num_classes: int | None = None) -> int:
+    """A label as ``int``; a bool, float, string, negative value or one ``>= num_classes`` is a DataError."""
+    if not is_integer(value):
+        raise DataError(f"{where}: label {short(value)} is a {type(value).__name__}, expected an integer class index")
+    value = int(value)
+    if value < 0 or (num_classes is not None and value >= num_classes):
+        allowed = f"0..{num_classes - 1}" if num_classes is not None else "an integer >= 0"
+        raise DataError(f"{where}: label {value} is outside {allowed}")
+    check_classes(value + 1, where)
+    return value
+
+
+def label_array(values: Any, where: str) -> np.ndarray:
+    """A 1-D int64 array of labels from a list or array; bools, floats, strings or nesting are a DataError."""
+    if isinstance(values, np.ndarray):
+        array = values
+    else:
+        if not isinstance(values, (list, tuple)):
+            raise DataError(f"{where}: labels should be a list of integers, got {type(values).__name__}")
+        bad = next((k for k, v in enumerate(values) if not is_integer(v)), None)
+        if bad is not None:
+            raise DataError(f"{where}: label {bad} is {short(values[bad])} ({type(values[bad]).__name__}), "
+                            f"expected an integer class index")
+        array = np.asarray(values, dtype=object).astype(np.int64) if values else np.zeros(0, np.int64)
+    if array.ndim != 1 or array.dtype.kind not in "iu":
+        raise DataError(f"{where}: labels should be a 1-D array of integers, got dtype {array.dtype} "
+                        f"shape {tuple(array.shape)}")
+    if array.size and array.min() < 0:
+        raise DataError(f"{where}: label {int(array.min())} is negative")
+    if array.size:
+        check_classes(int(array.max()) + 1, where)
+    return array.astype(np.int64)
+
+
+def numeric_array(value: Any, path: str | Path, what: str, ndim: int) -> np.ndarray:
+    """A float32 array of ``ndim`` dimensions from nested JSON lists of numbers.
+
+    Ragged lists, strings, ``true``/``false`` or ``null`` among the numbers are DataErrors (numpy
+    would turn ``true`` into 1.0 and silently change a coordinate).
+    """
+    try:
+        array = np.array(value, dtype=object)
+    except (ValueError, TypeError, RecursionError):
+        raise DataError(f"{path}: {what} is not a regular array of numbers (ragged lists?)") from None
+    if array.ndim != ndim:
+        raise DataError(f"{path}: {what} should be a {ndim}-level nested list of numbers, got shape "
+                        f"{tuple(array.shape)} (ragged lists or a wrong count?)")
+    kinds = set(map(type, array.flat))
+    if not kinds <= {int, float}:
+        odd = next(k for k in kinds if k not in (int, float))
+        name = {bool: "JSON true/false", type(None): "JSON null"}.get(odd, odd.__name__)
+        raise DataError(f"{path}: {what} holds a {name} value where numbers are expected")
+    try:
+        return array.astype(np.float32)
+    except OverflowError:  # an integer of hundreds of digits
+        raise DataError(f"{path}: {what} holds a number too large for float32") from None
 
 
 def check_finite(array: np.ndarray, path: str | Path, what: str) -> np.ndarray:
@@ -226,6 +335,7 @@ def layout_for_joints(num_joints: int, channels: int | None = None) -> str:
 def infer_num_classes(labels: Sequence[int], given: int | None, what: str) -> int:
     """``given`` if set (and large enough), else ``max(label) + 1`` over the whole index (all splits)."""
     top = max(labels, default=-1) + 1
+    check_classes(top, what)
     if given is None:
         if top == 0:
             raise DataError(f"{what}: no samples found, so the number of classes is unknown")

@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from fusion.data.limits import check_elements, regular_file
 from fusion.errors import DataError, RecipeError
 
 #: NTU depth frame size (W, H).
@@ -67,22 +68,31 @@ def depth_frames(folder: Path) -> list[Path]:
 
 
 def read_depth_png(path: Path, size: tuple[int, int] | None = NTU_DEPTH_SIZE) -> np.ndarray:
-    """One frame as (H, W) uint16 millimetres; wrong bit depth, size or a broken file is a DataError."""
+    """One frame as (H, W) uint16 millimetres; wrong bit depth, size or a broken file is a DataError.
+
+    The header's width and height are checked (against ``size``, and against the sample budget)
+    before any pixel is decoded, so a small PNG declaring a huge image is refused unread.
+    """
+    regular_file(path, "depth PNG")  # a named pipe would block Image.open
     try:
         with Image.open(path) as image:
             mode, image_size = image.mode, image.size
             if mode not in _SIXTEEN_BIT_MODES and mode != "I":
                 raise DataError(f"{path}: depth PNG has mode {mode!r}, expected 16-bit grayscale millimetres "
                                 f"(mode I;16)")
+            if size is not None and tuple(image_size) != tuple(size):
+                raise DataError(f"{path}: depth frame is {image_size[0]}x{image_size[1]}, expected {size[0]}x{size[1]}")
+            check_elements(image_size[0] * image_size[1], 8, path, f"decoding a {image_size[0]}x{image_size[1]} depth PNG")
             array = np.asarray(image)
     except DataError:
         raise
-    except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as exc:
+    except (OSError, UnidentifiedImageError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         raise DataError(f"{path}: cannot decode the depth PNG: {exc}") from None
+    if array.ndim != 2 or array.shape != (image_size[1], image_size[0]):
+        raise DataError(f"{path}: cannot decode the depth PNG: got pixel array {array.shape} for a "
+                        f"{image_size[0]}x{image_size[1]} image")
     if mode == "I" and (array.min(initial=0) < 0 or array.max(initial=0) > 65535):
         raise DataError(f"{path}: depth PNG holds values outside 0..65535, expected uint16 millimetres")
-    if size is not None and tuple(image_size) != tuple(size):
-        raise DataError(f"{path}: depth frame is {image_size[0]}x{image_size[1]}, expected {size[0]}x{size[1]}")
     return array.astype(np.uint16, copy=False)
 
 
@@ -91,7 +101,14 @@ def read_depth_folder(folder: Path, indices: np.ndarray | None = None,
     """Frames ``indices`` (0-based into the sorted frames; all when None) as (T, H, W) uint16 mm."""
     files = depth_frames(folder)
     indices = np.arange(len(files)) if indices is None else np.asarray(indices)
-    frames = {i: read_depth_png(files[i], size) for i in np.unique(indices).tolist()}
+    if size is not None:  # (frames, H, W) uint16 and its stacked copy, checked before the first decode
+        check_elements(2 * len(indices) * size[0] * size[1], 2, folder, f"{len(indices)} depth frames of "
+                       f"{size[0]}x{size[1]}")
+    frames, total = {}, 0
+    for i in np.unique(indices).tolist():
+        frames[i] = read_depth_png(files[i], size)
+        total += frames[i].nbytes
+        check_elements(2 * total, 1, folder, f"{len(frames)} depth frames")  # any size: counted as decoded
     shapes = {a.shape for a in frames.values()}
     if len(shapes) > 1:
         raise DataError(f"{folder}: depth frames differ in size: {sorted(shapes)}")

@@ -18,16 +18,23 @@ from pathlib import Path
 
 import numpy as np
 
+from fusion.data.limits import check_elements, max_sample_bytes
 from fusion.errors import DataError
 from fusion_plugins.formats.common import (
+    DataProblems,
     FormatDataset,
     SampleInfo,
     check_choice,
+    check_count,
     check_finite,
+    check_label_value,
     infer_num_classes,
+    is_integer,
+    numeric_array,
     read_json,
     require_dir,
     require_file,
+    short,
 )
 
 OPENPOSE_JOINTS = 18
@@ -35,28 +42,46 @@ FILE_PART = {"train": "train", "test": "val", "val": "val"}
 
 
 def kinetics_array(video: dict, path: Path, num_person_in: int, num_person_out: int, max_frames: int) -> np.ndarray:
-    """(num_person_out, T, 18, 3) float32 x, y (normalised), score from one video's JSON."""
+    """(num_person_out, T, 18, 3) float32 x, y (normalised), score from one video's JSON.
+
+    Every value is checked: a frame without ``frame_index``/``skeleton``, a person that is not
+    ``{"pose": 36 numbers, "score": 18 numbers}``, a non-integer frame index and a video with no
+    person in any frame are DataErrors naming the file and the frame.
+    """
     frames = video.get("data") if isinstance(video, dict) else None
     if not isinstance(frames, list):
-        raise DataError(f"{path}: expected a 'data' list of frames")
+        raise DataError(f"{path}: expected a JSON object with a 'data' list of frames")
+    check_elements(num_person_in * max_frames * OPENPOSE_JOINTS * 3 * 2, 4, path,
+                   f"{max_frames} frames x {num_person_in} persons")
     out = np.zeros((num_person_in, max_frames, OPENPOSE_JOINTS, 3), dtype=np.float32)
     for k, frame in enumerate(frames):
-        try:
-            t, people = int(frame["frame_index"]), frame["skeleton"]
-        except (KeyError, TypeError, ValueError):
-            raise DataError(f"{path}: frame entry {k} needs 'frame_index' and 'skeleton'") from None
+        if not isinstance(frame, dict) or "frame_index" not in frame or "skeleton" not in frame:
+            raise DataError(f"{path}: frame entry {k} needs 'frame_index' and 'skeleton'")
+        t, people = frame["frame_index"], frame["skeleton"]
+        if not is_integer(t):
+            raise DataError(f"{path}: frame entry {k} has frame_index {short(t)}, expected an integer")
+        if not isinstance(people, list):
+            raise DataError(f"{path}: frame_index {t}: 'skeleton' should be a list of persons, got "
+                            f"{type(people).__name__}")
         if not 0 <= t < max_frames:
             continue
         for m, person in enumerate(people[:num_person_in]):
-            pose, score = np.asarray(person.get("pose", ()), np.float32), np.asarray(person.get("score", ()), np.float32)
+            where = f"frame_index {t}, person {m}"
+            if not isinstance(person, dict):
+                raise DataError(f"{path}: {where}: expected {{'pose': [...], 'score': [...]}}, got {short(person)}")
+            pose = numeric_array(person.get("pose", []), path, f"{where} 'pose'", 1)
+            score = numeric_array(person.get("score", []), path, f"{where} 'score'", 1)
             if pose.shape != (2 * OPENPOSE_JOINTS,) or score.shape != (OPENPOSE_JOINTS,):
-                raise DataError(f"{path}: frame_index {t}, person {m}: expected 36 pose values and 18 scores "
+                raise DataError(f"{path}: {where}: expected 36 pose values and 18 scores "
                                 f"({OPENPOSE_JOINTS} joints), got {pose.size} and {score.size}")
             out[m, t, :, :2] = pose.reshape(OPENPOSE_JOINTS, 2)
             out[m, t, :, 2] = score
+    check_finite(out, path, "keypoints")
+    if not out.any():  # st-gcn would train on zeros; a video marked has_skeleton must have someone in it
+        raise DataError(f"{path}: no person in any of its {len(frames)} frame entries (within max_frames {max_frames})")
     order = np.argsort(-out[..., 2].sum(axis=2), axis=0, kind="stable")  # (M_in, T): persons by score per frame
     out = np.take_along_axis(out, order[:, :, None, None], axis=0)
-    return check_finite(out[:num_person_out], path, "keypoints")
+    return out[:num_person_out]
 
 
 class KineticsSkeleton(FormatDataset):
@@ -70,18 +95,36 @@ class KineticsSkeleton(FormatDataset):
         part = FILE_PART[split]
         root_dir = require_dir(root, "root")
         self.folder = require_dir(root_dir / f"kinetics_{part}", "root")
-        labels = read_json(require_file(root_dir / f"kinetics_{part}_label.json", "root"))
+        labels = read_json(require_file(root_dir / f"kinetics_{part}_label.json", "root"), max_sample_bytes())
         if not isinstance(labels, dict):
             raise DataError(f"{root_dir / f'kinetics_{part}_label.json'}: expected a mapping video_id -> label info")
-        infos = []
+        num_person_in, num_person_out, max_frames = (check_count(k, v) for k, v in (
+            ("num_person_in", num_person_in), ("num_person_out", num_person_out), ("max_frames", max_frames)))
+        num_classes = check_count("num_classes", num_classes, optional=True)
+        label_file = root_dir / f"kinetics_{part}_label.json"
+        infos, problems = [], []
         for video_id in sorted(labels):
             entry = labels[video_id]
+            where = f"{label_file}: entry {short(video_id)}"
             if not isinstance(entry, dict) or "label_index" not in entry:
-                raise DataError(f"{root_dir}/kinetics_{part}_label.json: entry {video_id!r} has no 'label_index'")
-            if entry.get("has_skeleton", True):
-                infos.append(SampleInfo(video_id, int(entry["label_index"]), str(self.folder / f"{video_id}.json"),
-                                        self.provides))
-        classes = infer_num_classes([i.label for i in infos], num_classes, f"{root_dir}/kinetics_{part}_label.json")
+                problems.append((video_id, f"{where} has no 'label_index'"))
+                continue
+            try:
+                label = check_label_value(entry["label_index"], where, num_classes)
+            except DataError as exc:
+                problems.append((video_id, str(exc)))
+                continue
+            if not isinstance(entry.get("has_skeleton", True), bool):
+                problems.append((video_id, f"{where}: 'has_skeleton' is {short(entry['has_skeleton'])}, "
+                                           f"expected true or false"))
+            elif entry.get("has_skeleton", True):
+                if "/" in video_id or "\\" in video_id or video_id in ("", ".", ".."):
+                    problems.append((video_id, f"{where}: video id is not a file name"))
+                    continue
+                infos.append(SampleInfo(video_id, label, str(self.folder / f"{video_id}.json"), self.provides))
+        if problems:
+            raise DataProblems(str(label_file), problems)
+        classes = infer_num_classes([i.label for i in infos], num_classes, str(label_file))
         self.num_person_in, self.num_person_out, self.max_frames = num_person_in, num_person_out, max_frames
         super().__init__(infos, classes, seed=seed)
 

@@ -100,6 +100,9 @@ def read_skeleton(path: str | Path, num_joints: int = NTU_JOINTS) -> SkeletonFil
     num_frames = lines.integer(0, "the frame count (one integer)")
     if num_frames <= 0:
         raise lines.error(0, "a positive frame count", str(num_frames))
+    if num_frames > len(lines) - 1:  # every frame takes a line at least: checked before allocating per frame
+        raise DataError(f"{path}: truncated or corrupt: line 1 declares {num_frames} frames but the file has only "
+                        f"{len(lines) - 1} more line(s)")
     cursor = 1
     body_ids: list[int] = []
     body_frames: list[int] = []

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fusion.data.limits import check_elements
 from fusion.errors import DataError, RecipeError
 from fusion_plugins.formats.bodies import pose2d_color, select_bodies, skeleton_xyz
 from fusion_plugins.formats.common import (
@@ -46,7 +47,7 @@ from fusion_plugins.formats.depth import (
     read_depth_folder,
     resolve_intrinsics,
 )
-from fusion_plugins.formats.ntu import COLOR_SIZE, read_skeleton
+from fusion_plugins.formats.ntu import COLOR_SIZE, NTU_JOINTS, read_skeleton
 from fusion_plugins.formats.ntu_missing import NTU60_MISSING_SKELETONS, NTU120_MISSING_SKELETONS
 from fusion_plugins.formats.pyskl import PoseAnnotations
 from fusion_plugins.formats.sampling import SAMPLINGS, sample_indices
@@ -254,6 +255,8 @@ class NtuRgbd(FormatDataset):
             if not slots:
                 raise DataError(f"{skeleton_file.path}: no body is tracked in any of its {skeleton_file.num_frames} "
                                 f"frames (a sample of the missing-skeleton lists?)")
+            check_elements(self.max_bodies * skeleton_file.num_frames * NTU_JOINTS * 4, 4, skeleton_file.path,
+                           f"the joint arrays of {skeleton_file.num_frames} frames x {self.max_bodies} bodies")
             frames = on(skeleton_file.num_frames)
             if "skeleton" in info.modalities:
                 xyz = skeleton_xyz(slots, skeleton_file.num_frames, self.max_bodies)[:, frames]
@@ -267,6 +270,9 @@ class NtuRgbd(FormatDataset):
             sample["rgb"] = video.read(on(video.num_frames))
         if depth_list is not None:
             depth = read_depth_folder(files["depth_dir"], on(len(depth_list)), self.depth_size)
+            if not depth.any():  # a masked frame set with nobody in it: zeros would train as a real sample
+                raise DataError(f"{files['depth_dir']}: the {len(depth)} depth frame(s) read hold no depth reading "
+                                f"(all pixels 0)")
             if "depth" in info.modalities:
                 sample["depth"] = depth
             if "pointcloud" in info.modalities:

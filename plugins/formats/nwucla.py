@@ -15,7 +15,15 @@ from pathlib import Path
 import numpy as np
 
 from fusion.errors import DataError
-from fusion_plugins.formats.common import FormatDataset, SampleInfo, check_choice, check_finite, read_json, require_dir
+from fusion_plugins.formats.common import (
+    FormatDataset,
+    SampleInfo,
+    check_choice,
+    check_finite,
+    numeric_array,
+    read_json,
+    require_dir,
+)
 
 UCLA_JOINTS = 20
 ACTIONS = (1, 2, 3, 4, 5, 6, 8, 9, 11, 12)
@@ -53,14 +61,13 @@ class NwUcla(FormatDataset):
         data = read_json(path)
         if not isinstance(data, dict) or "skeletons" not in data:
             raise DataError(f"{path}: expected a JSON object with a 'skeletons' key")
-        try:
-            joints = np.asarray(data["skeletons"], dtype=np.float32)
-        except (ValueError, TypeError):
-            raise DataError(f"{path}: 'skeletons' is not a regular (T, 20, 3) array of numbers") from None
+        joints = numeric_array(data["skeletons"], path, "'skeletons' (T, 20, 3)", 3)
         if joints.ndim != 3 or joints.shape[1:] != (UCLA_JOINTS, 3) or joints.shape[0] == 0:
             raise DataError(f"{path}: 'skeletons' should be (T, {UCLA_JOINTS}, 3) with T >= 1, got {joints.shape} "
                             f"(wrong joint count?)")
         check_finite(joints, path, "skeletons")
+        if not joints.any():
+            raise DataError(f"{path}: 'skeletons' holds no person (all {joints.shape[0]} frames are zeros)")
         return {"skeleton": joints[None], "label": info.label,
                 "meta": {"id": info.id, "dataset": "nw_ucla", "layout": "nwucla20", **info.extra,
                          "camera": info.extra["view"]}}

@@ -22,11 +22,14 @@ from pathlib import Path
 
 import numpy as np
 
+from fusion.data.limits import check_elements
 from fusion.errors import DataError, RecipeError
 from fusion_plugins.formats.common import (
+    DataProblems,
     FormatDataset,
     SampleInfo,
     check_choice,
+    check_count,
     check_finite,
     read_text,
     require_dir,
@@ -62,16 +65,29 @@ def read_labels(path: Path) -> list[tuple[int, int, int]]:
         if not line.strip():
             continue
         fields = [f for f in re.split(r"[,\s]+", line.strip()) if f]
-        try:
-            action, start, end = (int(float(f)) for f in fields[:3])
-        except ValueError:
-            raise DataError(f"{path}, line {number}: expected 'action_id,start_frame,end_frame,confidence', "
-                            f"got {line.strip()[:60]!r}") from None
-        if len(fields) < 3 or end <= start or start < 0:
+        values = [_integer(f) for f in fields[:3]]
+        if len(fields) < 3 or None in values:
+            raise DataError(f"{path}, line {number}: expected 'action_id,start_frame,end_frame,confidence' "
+                            f"(three integers first), got {line.strip()[:60]!r}")
+        action, start, end = values
+        if end <= start or start < 0:
             raise DataError(f"{path}, line {number}: expected 'action_id,start_frame,end_frame,confidence' with "
                             f"0 <= start < end, got {line.strip()[:60]!r}")
         rows.append((action, start, end))
     return rows
+
+
+def _integer(text: str) -> int | None:
+    """An integer written as ``12`` or ``12.0``; None for ``12.5``, ``1e999``, ``nan`` or a word."""
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return int(value) if np.isfinite(value) and value.is_integer() and abs(value) < 2**53 else None
 
 
 @lru_cache(maxsize=4)  # the clips of one sequence are usually read together
@@ -80,6 +96,7 @@ def read_sequence(path: Path) -> np.ndarray:
     lines = [line for line in read_text(path).splitlines() if line.strip()]
     if not lines:
         raise DataError(f"{path}: the skeleton file is empty")
+    check_elements(2 * len(lines) * VALUES_PER_FRAME, 4, path, f"{len(lines)} frames of {VALUES_PER_FRAME} values")
     counts = np.array([len(line.split()) for line in lines])
     bad = np.flatnonzero(counts != VALUES_PER_FRAME)
     if bad.size:
@@ -101,6 +118,7 @@ class PkuMmd(FormatDataset):
                  protocol: str = "xview", split_file: str | None = None, end_inclusive: bool = False,
                  num_classes: int = 51, seed: int = 0):
         check_choice("split", split, tuple(PARTS))
+        num_classes = check_count("num_classes", num_classes)
         check_choice("protocol", protocol, ("xsub", "xview"))
         skeletons, labels = require_dir(skeleton_dir, "skeleton_dir"), require_dir(label_dir, "label_dir")
         part = PARTS[split]
@@ -109,7 +127,7 @@ class PkuMmd(FormatDataset):
             raise RecipeError("data.dataset.args.split_file: PKU-MMD cross-subject needs the release's "
                               "cross-subject.txt")
         self.end_inclusive = bool(end_inclusive)
-        infos = []
+        infos, problems = [], []
         for label_file in sorted(labels.glob("*.txt")):
             sequence = label_file.stem
             view = sequence.rsplit("-", 1)[-1].upper()
@@ -118,25 +136,35 @@ class PkuMmd(FormatDataset):
                 listed = sequence in members["train"] | members["test"] if members else True
                 if not listed or train != (part == "train"):
                     continue
-            for k, (action, start, end) in enumerate(read_labels(label_file)):
-                if not 1 <= action <= num_classes:
-                    raise DataError(f"{label_file}, instance {k + 1}: action_id {action} outside 1..{num_classes}")
+            try:
+                rows = read_labels(label_file)
+                bad = next(((k, a) for k, (a, _, _) in enumerate(rows) if not 1 <= a <= num_classes), None)
+                if bad is not None:
+                    raise DataError(f"{label_file}, instance {bad[0] + 1}: action_id {bad[1]} outside 1..{num_classes}")
+            except DataError as exc:  # every bad label file is listed, not only the first
+                problems.append((label_file.name, str(exc)))
+                continue
+            for k, (action, start, end) in enumerate(rows):
                 infos.append(SampleInfo(f"{sequence}_{k:03d}", action - 1, str(skeletons / f"{sequence}.txt"),
                                         self.provides, {"start": start, "end": end, "view": view, "sequence": sequence}))
+        if problems:
+            raise DataProblems(str(labels), problems)
         super().__init__(infos, num_classes, seed=seed)
 
     def load(self, index: int) -> dict:
         info = self.infos[index]
         path = Path(info.path)
-        if not path.is_file():
+        if not path.exists():
             raise DataError(f"{path}: skeleton file not found (needed by label instance {info.id})")
         frames = read_sequence(path)
         start, end = info.extra["start"], info.extra["end"] + int(self.end_inclusive)
-        if start >= len(frames):
-            raise DataError(f"{path}: label interval {start}..{info.extra['end']} of {info.id} starts after the "
+        if end > len(frames):  # a clip cut short silently would train on part of the action
+            raise DataError(f"{path}: label interval {start}..{info.extra['end']} of {info.id} ends after the "
                             f"sequence's {len(frames)} frames")
         clip = np.ascontiguousarray(frames[start:end].transpose(1, 0, 2, 3))
         check_finite(clip, path, f"joints of frames {start}..{end - 1}")
+        if not clip.any():
+            raise DataError(f"{path}: frames {start}..{end - 1} of {info.id} hold no person (all joints 0)")
         return {"skeleton": clip, "label": info.label,
                 "meta": {"id": info.id, "dataset": "pku_mmd", "layout": "ntu25", "view": info.extra["view"],
                          "sequence": info.extra["sequence"], "interval": (start, end)}}

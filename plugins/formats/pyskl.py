@@ -18,17 +18,30 @@ from pathlib import Path
 
 import numpy as np
 
+from fusion.data.limits import MAX_CLASSES, check_elements
 from fusion.errors import DataError
-from fusion_plugins.formats.common import FormatDataset, SampleInfo, check_finite, layout_for_joints, require_file
+from fusion_plugins.formats.common import (
+    DataProblems,
+    FormatDataset,
+    SampleInfo,
+    check_count,
+    check_finite,
+    is_integer,
+    layout_for_joints,
+    require_file,
+    short,
+)
 from fusion_plugins.formats.safe_pickle import load_pickle
 from fusion_plugins.formats.splits import split_key
 
-#: Problems listed in one error before "and N more".
-SHOWN_PROBLEMS = 5
-
-
 def _entry_id(entry: dict, position: int) -> str:
-    return str(entry.get("frame_dir", entry.get("filename", f"#{position}")))
+    name = entry.get("frame_dir", entry.get("filename"))
+    return str(name) if isinstance(name, (str, int, np.integer)) and not isinstance(name, bool) else f"#{position}"
+
+
+def _numeric(array) -> bool:
+    """A numpy array of numbers (not object, bool, string or structured)."""
+    return isinstance(array, np.ndarray) and array.dtype.kind in "fiu"
 
 
 def _entry_problems(entry, position: int, num_classes: int | None) -> list[str]:
@@ -45,23 +58,28 @@ def _entry_problems(entry, position: int, num_classes: int | None) -> list[str]:
     if problems:
         return problems
     label, keypoint = entry["label"], entry["keypoint"]
-    if not isinstance(label, (int, np.integer)) or label < 0 or (num_classes is not None and label >= num_classes):
-        allowed = f"0..{num_classes - 1}" if num_classes is not None else "an integer >= 0"
-        problems.append(f"{where} has label {label!r}, expected {allowed}")
-    if not isinstance(keypoint, np.ndarray) or keypoint.ndim != 4 or keypoint.shape[-1] not in (2, 3):
+    allowed = f"0..{num_classes - 1}" if num_classes is not None else f"an integer in 0..{MAX_CLASSES - 1}"
+    if not is_integer(label):
+        problems.append(f"{where} has label {short(label)} of type {type(label).__name__}, expected an integer {allowed}")
+    elif label < 0 or label >= (num_classes if num_classes is not None else MAX_CLASSES):
+        problems.append(f"{where} has label {int(label)}, expected {allowed}")
+    if not _numeric(keypoint) or keypoint.ndim != 4 or keypoint.shape[-1] not in (2, 3):
         shape = getattr(keypoint, "shape", type(keypoint).__name__)
-        problems.append(f"{where}: 'keypoint' should be an array (M, T, V, 2 or 3), got {shape}")
+        dtype = f" of dtype {keypoint.dtype}" if isinstance(keypoint, np.ndarray) else ""
+        problems.append(f"{where}: 'keypoint' should be a numeric array (M, T, V, 2 or 3), got {short(shape)}{dtype}")
         return problems
+    if 0 in keypoint.shape:
+        problems.append(f"{where}: 'keypoint' {keypoint.shape} is empty (no person, frame or joint)")
     if keypoint.shape[-1] == 2:
         score = entry.get("keypoint_score")
         if score is None:
             problems.append(f"{where}: 2D 'keypoint' needs a 'keypoint_score' (M, T, V) key")
-        elif getattr(score, "shape", None) != keypoint.shape[:3]:
-            problems.append(f"{where}: 'keypoint_score' shape {getattr(score, 'shape', None)} does not match "
-                            f"'keypoint' {keypoint.shape}")
+        elif not _numeric(score) or score.shape != keypoint.shape[:3]:
+            problems.append(f"{where}: 'keypoint_score' {short(getattr(score, 'shape', type(score).__name__))} "
+                            f"{getattr(score, 'dtype', '')} should be a numeric array of shape {keypoint.shape[:3]}")
     total = entry.get("total_frames")
-    if total is not None and int(total) != keypoint.shape[1]:
-        problems.append(f"{where}: 'total_frames' is {total} but 'keypoint' has {keypoint.shape[1]} frames")
+    if total is not None and (not is_integer(total) or int(total) != keypoint.shape[1]):
+        problems.append(f"{where}: 'total_frames' is {short(total)} but 'keypoint' has {keypoint.shape[1]} frames")
     return problems
 
 
@@ -83,6 +101,7 @@ class PoseAnnotations(FormatDataset):
     def __init__(self, split: str = "train", path: str | None = None, protocol: str | None = None,
                  num_classes: int | None = None, layout: str | None = None, seed: int = 0):
         self.path = require_file(path, "path")
+        num_classes = check_count("num_classes", num_classes, optional=True)
         data = load_pickle(self.path)
         if isinstance(data, list):
             data = {"annotations": data}
@@ -90,23 +109,24 @@ class PoseAnnotations(FormatDataset):
             kind = sorted(data) if isinstance(data, dict) else type(data).__name__
             raise DataError(f"{self.path}: expected a dict with an 'annotations' list (and a 'split' table), got {kind}")
         annotations = data["annotations"]
-        problems = [p for k, e in enumerate(annotations) for p in _entry_problems(e, k, num_classes)]
+        problems = [(_entry_id(e, k) if isinstance(e, dict) else f"#{k}", p)
+                    for k, e in enumerate(annotations) for p in _entry_problems(e, k, num_classes)]
         if problems:
-            more = f"; and {len(problems) - SHOWN_PROBLEMS} more" if len(problems) > SHOWN_PROBLEMS else ""
-            raise DataError(f"{self.path}: {len(problems)} problem(s): {'; '.join(problems[:SHOWN_PROBLEMS])}{more}")
+            raise DataProblems(str(self.path), problems)
         splits = data.get("split")
-        if splits is not None and not isinstance(splits, dict):
+        if splits is not None and not (isinstance(splits, dict) and all(
+                isinstance(k, str) and isinstance(v, (list, tuple)) for k, v in splits.items())):
             raise DataError(f"{self.path}: 'split' should map split names to lists of frame_dir, "
-                            f"got {type(splits).__name__}")
+                            f"got {short(splits)}")
         key = split_key(split, protocol, (splits or {}).keys(), str(self.path)) if split != "all" else None
         if key is None:
             chosen = range(len(annotations))
         else:
             by_id = {_entry_id(e, k): k for k, e in enumerate(annotations)}
-            unknown = [i for i in splits[key] if str(i) not in by_id]
+            unknown = [i for i in splits[key] if not isinstance(i, (str, int)) or str(i) not in by_id]
             if unknown:
                 raise DataError(f"{self.path}: split {key!r} lists {len(unknown)} sample(s) without an annotation, "
-                                f"e.g. {unknown[0]!r}")
+                                f"e.g. {short(unknown[0])}")
             chosen = [by_id[str(i)] for i in splits[key]]
         self.annotations = annotations
         self.layout = layout
@@ -120,11 +140,14 @@ class PoseAnnotations(FormatDataset):
         info = self.infos[index]
         entry = self.annotations[info.extra["position"]]
         where = f"{self.path} [{info.id}]"
+        check_elements(entry["keypoint"].size * 3, 4, where, f"'keypoint' {entry['keypoint'].shape}")
         keypoint = np.asarray(entry["keypoint"], dtype=np.float32)
         if keypoint.shape[-1] == 2:
             score = np.asarray(entry["keypoint_score"], dtype=np.float32)[..., None]
             keypoint = np.concatenate([keypoint, score], axis=-1)
         check_finite(keypoint, where, "keypoint")
+        if not keypoint.any():
+            raise DataError(f"{where}: 'keypoint' {entry['keypoint'].shape} is all zeros (no person in any frame)")
         meta = {"id": info.id, "dataset": Path(self.path).stem, "layout": self.layout or layout_for_joints(keypoint.shape[2])}
         for key in ("img_shape", "original_shape", "total_frames"):
             if key in entry:
