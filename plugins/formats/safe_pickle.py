@@ -13,6 +13,7 @@ import pickle
 from pathlib import Path
 from typing import Any
 
+from fusion.data.limits import check_elements, regular_file
 from fusion.errors import DataError
 
 _BUILTINS = frozenset({
@@ -42,16 +43,57 @@ class RestrictedUnpickler(pickle.Unpickler):
 
     def find_class(self, module: str, name: str) -> Any:
         if name in _ALLOWED.get(module, ()):
-            return super().find_class(module, name)
+            found = super().find_class(module, name)
+            return _sized(found, f"{module}.{name}", self.source) if name in _SIZED else found
         if module == "numpy.dtypes" and name.endswith("DType"):  # numpy 2 dtype classes
             return super().find_class(module, name)
         raise DataError(f"{self.source}: refusing to load global {module}.{name}; annotation pickles may hold "
                         f"only builtin containers, numbers, strings and numpy arrays")
 
 
+#: Allowed callables that allocate what their arguments say (``bytearray(10**12)``, ``list(range(10**12))``,
+#: ``ndarray((10**9,))``): called through :func:`_sized`, which checks that size against the sample budget.
+_SIZED = frozenset({"list", "tuple", "set", "frozenset", "bytes", "bytearray", "ndarray", "_reconstruct"})
+#: Of those, the ones whose tuple argument is a shape (its product counts), not a list of values.
+_SHAPED = frozenset({"ndarray", "_reconstruct"})
+
+
+def _declared_size(value: Any, shaped: bool) -> int:
+    """Elements an argument makes a constructor allocate: an int count, a range's length, a shape's product."""
+    if isinstance(value, bool):
+        return 0
+    if isinstance(value, int):
+        return abs(value)
+    if isinstance(value, range):
+        return len(value) if len(value) < 2**62 else 2**62
+    if shaped and isinstance(value, (tuple, list)) and value and all(isinstance(v, int) for v in value):
+        total = 1
+        for v in value:
+            total *= max(int(v), 0)
+        return total
+    return 0
+
+
+def _sized(factory: Any, name: str, source: str) -> Any:
+    def call(*args, **kwargs):
+        size = max((_declared_size(a, name.rsplit(".", 1)[-1] in _SHAPED) for a in (*args, *kwargs.values())),
+                   default=0)
+        check_elements(size, 8, source, f"pickle call {name}(...) of {size} elements")
+        args = tuple(getattr(a, "unsized", a) for a in args)  # _reconstruct(ndarray, ...) needs the class itself
+        return factory(*args, **kwargs)
+
+    call.unsized = factory
+    return call
+
+
 def load_pickle(path: str | Path) -> Any:
-    """The object in pickle file ``path``, loaded with :class:`RestrictedUnpickler`."""
+    """The object in pickle file ``path``, loaded with :class:`RestrictedUnpickler`.
+
+    A named pipe or directory is refused unread; a call the file makes to an allowed constructor
+    with a huge size is refused before it allocates (see :data:`_SIZED`).
+    """
     path = Path(path)
+    regular_file(path, "pickle")
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -60,5 +102,9 @@ def load_pickle(path: str | Path) -> Any:
         return RestrictedUnpickler(io.BytesIO(data), str(path)).load()
     except DataError:
         raise
+    except MemoryError:
+        raise DataError(f"{path}: the pickle needs more memory than is available (a corrupt size?)") from None
+    except RecursionError:
+        raise DataError(f"{path}: the pickle nests objects too deeply") from None
     except Exception as exc:  # truncated or not a pickle at all
-        raise DataError(f"{path}: not a readable pickle ({type(exc).__name__}: {exc})") from None
+        raise DataError(f"{path}: not a readable pickle ({type(exc).__name__}: {str(exc)[:200]})") from None
