@@ -6,11 +6,13 @@ from fusion.types import (
     EncoderSpec,
     Features,
     HeadSpec,
+    InputFormatSpec,
     MetricSpec,
     MixerOutput,
     MixerSpec,
     ModalitySpec,
     ObjectiveSpec,
+    PoseEstimatorSpec,
     TransformSpec,
 )
 
@@ -28,5 +30,7 @@ __all__ = [
     "DatasetSpec",
     "TransformSpec",
     "MetricSpec",
+    "InputFormatSpec",
+    "PoseEstimatorSpec",
     "__version__",
 ]

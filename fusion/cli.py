@@ -220,7 +220,13 @@ def _bench_commands(sub) -> None:
     add_commands(sub)
 
 
-_EXTENSIONS = [_profile_commands, _bench_commands, _data_commands]
+def _predict_commands(sub) -> None:
+    from fusion.predict.cli import add_commands
+
+    add_commands(sub)
+
+
+_EXTENSIONS = [_profile_commands, _bench_commands, _data_commands, _predict_commands]
 
 
 def main(argv: list[str] | None = None) -> int:

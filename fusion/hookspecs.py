@@ -79,6 +79,51 @@ def fusion_add_metrics():
 
 
 @hookspec
+def fusion_add_input_formats() -> list:
+    """Register the files and folders ``fusion predict`` can read (a user's own data, one sample at a time).
+
+    Each :class:`fusion.types.InputFormatSpec` has ``accepts(path: str) -> bool`` and
+    ``factory(path: str, frames: int | None, max_bodies: int) -> list[Sample]``: ``frames`` is the
+    number of frames the run's dataset sampled (None: all), ``max_bodies`` the persons it kept.
+    Samples carry ``meta["id"]``, ``meta["layout"]`` for joints and ``meta["bones"]`` (pairs of
+    joint indices, for overlays) when they have joints.
+
+    :return: ``list[InputFormatSpec]``.
+    """
+
+
+@hookspec
+def fusion_add_pose_estimators() -> list:
+    """Register 2D pose estimators that turn a video into ``pose2d`` so pose-trained runs accept videos.
+
+    ``PoseEstimatorSpec.factory(layout: str, max_persons: int, model_path: str | None) -> estimator``
+    where ``estimator(frames) -> (pose2d, meta)``: ``frames`` is ``(T, H, W, 3)`` uint8 RGB,
+    ``pose2d`` is ``(M, T, V, 3)`` float32 pixel x, y and a 0-1 score (0 where a person is not seen),
+    persons tracked across frames and the ``max_persons`` most active kept, joints converted to
+    ``layout`` (``coco17``, ``ntu25``, ...); ``meta`` holds ``layout`` and ``bones``. An estimator must
+    never download: weights come from an installed package or ``model_path``.
+
+    :return: ``list[PoseEstimatorSpec]``.
+    """
+
+
+@hookspec
+def fusion_add_checkpoint_formats() -> list:
+    """Register official checkpoint formats: ``fusion convert FORMAT SOURCE`` and ``model.init.format``.
+
+    Each :class:`fusion.types.CheckpointFormatSpec` has
+    ``factory(source: str, target: Mapping[str, tuple[int, ...]]) -> Conversion``: it reads the file
+    ``source`` without running code (``fusion_plugins.formats.safe_pickle.load_torch_checkpoint``),
+    maps official tensor names to the Fusion names in ``target`` (name -> shape of the model built from
+    the recipe) and returns :class:`fusion.types.Conversion` (the mapped tensors with their official
+    names, and the official names it did not use). The framework refuses a shape mismatch naming both
+    tensors and reports unused and unfilled names.
+
+    :return: ``list[CheckpointFormatSpec]``.
+    """
+
+
+@hookspec
 def fusion_recipe_loaded(recipe):
     """Called with the resolved recipe (a dict) before anything is built; may validate or annotate.
 

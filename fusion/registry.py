@@ -34,6 +34,8 @@ _HOOK_OF_KIND = {
     "dataset": "fusion_add_datasets",
     "transform": "fusion_add_transforms",
     "metric": "fusion_add_metrics",
+    "input_format": "fusion_add_input_formats",
+    "pose_estimator": "fusion_add_pose_estimators",
 }
 
 

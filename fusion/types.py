@@ -162,6 +162,25 @@ class MetricSpec(ComponentSpec):
     """A metric: ``factory(**args) -> callable(scores (N, K), labels (N,)) -> dict[str, float]``."""
 
 
+@dataclass(frozen=True)
+class InputFormatSpec(ComponentSpec):
+    """A file or folder format ``fusion predict`` reads: ``factory(path, frames, max_bodies) -> list[Sample]``.
+
+    ``accepts(path) -> bool`` says whether the format reads ``path`` (by suffix or folder contents);
+    one file may hold several samples (a pickle, a packed array), each with ``meta["id"]``.
+    """
+
+    accepts: Callable[[str], bool] | None = None
+    modalities: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class PoseEstimatorSpec(ComponentSpec):
+    """A 2D pose estimator: ``factory(**args) -> estimator`` (see ``fusion_add_pose_estimators``)."""
+
+    native_layout: str = ""
+
+
 _KIND_OF_SPEC: dict[type, str] = {
     ModalitySpec: "modality",
     EncoderSpec: "encoder",
@@ -171,6 +190,8 @@ _KIND_OF_SPEC: dict[type, str] = {
     DatasetSpec: "dataset",
     TransformSpec: "transform",
     MetricSpec: "metric",
+    InputFormatSpec: "input_format",
+    PoseEstimatorSpec: "pose_estimator",
 }
 
 #: Registry kinds in display order.

@@ -9,7 +9,7 @@ its typed arguments. Every reader yields Sample dicts (DESIGN.md section 3), rai
 from __future__ import annotations
 
 from fusion.hookspecs import hookimpl
-from fusion.types import DatasetSpec
+from fusion.types import DatasetSpec, InputFormatSpec
 from fusion_plugins.formats.kinetics import KineticsSkeleton
 from fusion_plugins.formats.ntu_dataset import NtuRgbd
 from fusion_plugins.formats.nwucla import NwUcla
@@ -34,3 +34,11 @@ READERS = {
 @hookimpl
 def fusion_add_datasets():
     return [DatasetSpec(name=name, factory=cls, modalities=cls.provides, doc=doc) for name, (cls, doc) in READERS.items()]
+
+
+@hookimpl
+def fusion_add_input_formats():
+    from fusion_plugins.formats.inputs import INPUT_FORMATS
+
+    return [InputFormatSpec(name=name, factory=read, accepts=accepts, modalities=modalities, doc=doc)
+            for name, (read, accepts, modalities, doc) in INPUT_FORMATS.items()]

@@ -1,0 +1,108 @@
+"""A sliding window over a live source: one prediction per ``stride`` frames, smoothed over windows.
+
+A source yields frames one at a time: a video file decoded frame by frame (as a camera would
+deliver them), a camera index (``/dev/videoN`` through PyAV), or a skeleton file whose frames are
+replayed. Each window of the last ``window`` frames goes through the run's test pipeline
+(:class:`~fusion.predict.predictor.Predictor`); the reported label is the mean of the last
+``smooth`` windows' probabilities. Every window's time is split into decode, pose, transform, model.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from fusion.errors import DataError
+from fusion.predict.inputs import input_format_for, pose_estimator, read_inputs
+from fusion.predict.predictor import Predictor
+
+#: Modalities whose frames are on axis 1 (persons first); the others have frames on axis 0.
+PERSON_FIRST = ("skeleton", "pose2d")
+
+
+@dataclass
+class WindowResult:
+    end_frame: int
+    probabilities: np.ndarray
+    smoothed: np.ndarray
+    seconds: dict[str, float]
+
+    @property
+    def latency(self) -> float:
+        return sum(self.seconds.values())
+
+
+def frames_of(registry, source: str, predictor: Predictor) -> Iterator[tuple[dict, float]]:
+    """(one-frame sample, seconds spent decoding it) from a video, a camera index or a replayed file."""
+    if source.isdigit():
+        yield from _av_frames(f"/dev/video{source}", "v4l2")
+        return
+    spec = input_format_for(registry, source)
+    if spec.name == "video":
+        yield from _av_frames(source, None)
+        return
+    [sample] = read_inputs(registry, [source], None, predictor.max_bodies, predictor.points)[:1]
+    length = next(v.shape[1] if k in PERSON_FIRST else v.shape[0] for k, v in sample.items()
+                  if k not in ("label", "meta") and v is not None)
+    share = sample["meta"]["seconds"]["decode"] / max(length, 1)
+    for t in range(length):
+        frame = {k: (v[:, t:t + 1] if k in PERSON_FIRST else v[t:t + 1]) for k, v in sample.items()
+                 if k not in ("label", "meta") and v is not None}
+        yield {**frame, "meta": sample["meta"]}, share
+
+
+def _av_frames(path: str, fmt: str | None) -> Iterator[tuple[dict, float]]:
+    import av
+
+    try:
+        container = av.open(path, format=fmt)
+    except Exception as exc:
+        raise DataError(f"{path}: cannot open the stream ({str(exc).splitlines()[0]})") from None
+    with container:
+        decoder = container.decode(video=0)
+        while True:
+            start = time.perf_counter()
+            try:
+                frame = next(decoder).to_ndarray(format="rgb24")
+            except StopIteration:
+                return
+            yield {"rgb": frame[None], "meta": {"id": Path(path).stem, "source": path}}, time.perf_counter() - start
+
+
+def stream(predictor: Predictor, source: str, window: int, stride: int, smooth: int = 4,
+           estimator_name: str | None = None, pose_model: str | None = None) -> Iterator[WindowResult]:
+    """Predict every ``stride`` frames on the last ``window`` frames of ``source`` (see the module doc)."""
+    registry = predictor.registry
+    estimator = None
+    if "pose2d" in predictor.modalities:
+        estimator = pose_estimator(registry, estimator_name, predictor.pose_layout(), predictor.max_bodies, pose_model)
+    buffer: deque[dict] = deque(maxlen=window)
+    history: deque[np.ndarray] = deque(maxlen=smooth)
+    spent = {"decode": 0.0, "pose": 0.0}
+    meta: dict = {}
+    for count, (frame, decode_seconds) in enumerate(frames_of(registry, source, predictor), start=1):
+        spent["decode"] += decode_seconds
+        meta = frame.pop("meta")
+        if estimator is not None and frame.get("pose2d") is None and "rgb" in frame:
+            start = time.perf_counter()
+            frame["pose2d"], info = estimator(frame["rgb"])
+            spent["pose"] += time.perf_counter() - start
+            meta = {**meta, "layout": info["layout"], "bones": info.get("bones", []),
+                    "img_shape": frame["rgb"].shape[1:3], "image_size": frame["rgb"].shape[2:0:-1]}
+        if "rgb" not in predictor.modalities:
+            frame.pop("rgb", None)  # keep only what the model reads: 1080p frames are large
+        buffer.append(frame)
+        if len(buffer) < window or (count - window) % stride:
+            continue
+        sample = {k: np.concatenate([f[k] for f in buffer], axis=1 if k in PERSON_FIRST else 0) for k in buffer[0]}
+        sample.update(label=-1, meta={**meta, "id": f"{meta.get('id', 'stream')}@{count}"})
+        [prediction] = predictor([sample])
+        history.append(prediction.probabilities)
+        seconds = {**spent, **prediction.seconds}
+        spent = {"decode": 0.0, "pose": 0.0}
+        yield WindowResult(count, prediction.probabilities, np.mean(history, axis=0), seconds)
