@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from fusion.errors import RecipeError
+from fusion.recipe_yaml import load_yaml, read_recipe_text
 from fusion.registry import Registry, unknown_name_message
 
 ANY = object()
@@ -169,14 +170,9 @@ class UniqueKeyLoader(yaml.SafeLoader):
 
 
 def read_yaml(path: Path) -> dict:
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise RecipeError(f"recipe file not found: {path}") from None
-    try:
-        data = yaml.load(text, Loader=UniqueKeyLoader)  # a SafeLoader: no Python objects, no code
-    except yaml.YAMLError as exc:
-        raise RecipeError(f"{path}: not valid YAML: {exc}") from None
+    """The recipe mapping in ``path``; a directory, a pipe, non-UTF-8, too deep or alias-bomb YAML is a RecipeError
+    (see :mod:`fusion.recipe_yaml`)."""
+    data = load_yaml(read_recipe_text(path), str(path), UniqueKeyLoader)
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -209,10 +205,7 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     parts = key.strip().split(".")
     if not all(parts):
         raise RecipeError(f"override {text!r} has an empty key part")
-    try:
-        value = yaml.safe_load(raw) if raw.strip() else None
-    except yaml.YAMLError as exc:
-        raise RecipeError(f"override {text!r}: value is not valid YAML: {exc}") from None
+    value = load_yaml(raw, f"override {text[:80]!r}: value", yaml.SafeLoader) if raw.strip() else None
     return parts, value
 
 
