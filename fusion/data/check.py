@@ -7,6 +7,8 @@ dataset is scanned by loading each item and checking that its float arrays are f
 
 from __future__ import annotations
 
+import re
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -15,6 +17,28 @@ import numpy as np
 from fusion.errors import FusionError
 
 Progress = Callable[[int, int], None]
+
+
+#: Fault classes of ``fusion data check``'s counts: (class, pattern of the message), first match wins.
+FAULT_CLASSES: tuple[tuple[str, re.Pattern], ...] = tuple((name, re.compile(pattern, re.I)) for name, pattern in (
+    ("reader bug", r"^[A-Za-z]*(Error|Exception|Interrupt)\b"),  # a non-Fusion exception: a reader let it through
+    ("not a regular file", r"named pipe|a directory|a device|not a regular file"),
+    ("missing file", r"not found|no such file"),
+    ("too large", r"budget|above the limit|larger than|zip bomb|bytes it holds|more memory"),
+    ("unsafe pickle", r"refusing to load global"),
+    ("truncated", r"truncated|ends early|only \d+ (more )?line"),
+    ("non-finite values", r"NaN|inf value|finite"),
+    ("interval past the end", r"interval|past the end|after the sequence"),
+    ("bad label", r"label|action_id|class index|one-hot"),
+    ("empty sample", r"no person|no body|all zeros|no depth reading|is empty|no frame|no video stream"),
+    ("undecodable", r"cannot decode|cannot open|not a readable|not a text file|not UTF-8|malformed JSON|unusable JSON"),
+    ("wrong size or count", r"should (have|be)|expected \d|wrong (joint|channel)|differ|declares"),
+))
+
+
+def fault_class(message: str) -> str:
+    """The class a problem message belongs to, for per-class counts ("malformed" when none matches)."""
+    return next((name for name, pattern in FAULT_CLASSES if pattern.search(message)), "malformed")
 
 
 @dataclass
@@ -28,6 +52,11 @@ class SplitReport:
     @property
     def ok(self) -> bool:
         return not self.problems
+
+    def counts(self) -> dict[str, int]:
+        """Problems per fault class, most frequent first."""
+        counts = Counter(fault_class(message) for _, message in self.problems)
+        return dict(counts.most_common())
 
 
 def error_message(exc: BaseException) -> str:
@@ -90,7 +119,11 @@ def check_splits(build: Callable[[str], object], splits: list[str], progress: Pr
         try:
             dataset = build(split)
         except Exception as exc:
-            report.problems.append((f"{split} split", f"cannot build the dataset: {error_message(exc)}"))
+            listed = getattr(exc, "problems", None)  # a reader listing every bad index file (DataProblems)
+            if listed:
+                report.problems.extend((str(name), str(message)) for name, message in listed)
+            else:
+                report.problems.append((f"{split} split", f"cannot build the dataset: {error_message(exc)}"))
             reports.append(report)
             continue
         report.samples = len(dataset)

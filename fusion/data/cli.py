@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections import Counter
 
 from fusion.errors import DataError, RecipeError
 
@@ -84,15 +85,17 @@ def cmd_check(args) -> int:
     splits = args.split or recipe_splits(recipe)
     start = time.perf_counter()
     reports = check_splits(lambda split: build_split(recipe, registry, split), splits)
-    bad = 0
+    bad, classes = 0, Counter()
     for report in reports:
         status = "ok" if report.ok else f"{len(report.problems)} bad"
         print(f"{report.split}: {report.samples} samples, {status}")
         for name, message in report.problems:
             print(f"  {name}: {message}")
         bad += len(report.problems)
+        classes.update(report.counts())
+    counts = "; ".join(f"{name}: {count}" for name, count in classes.most_common())
     print(f"checked {sum(r.samples for r in reports)} samples in {time.perf_counter() - start:.1f} s: "
-          + ("all good" if not bad else f"{bad} bad"))
+          + ("all good" if not bad else f"{bad} bad ({counts})"))
     return 1 if bad else 0
 
 

@@ -9,7 +9,7 @@ import numpy as np
 from torch.utils.data import Dataset
 
 from fusion.data.workers import WorkerTracker
-from fusion.errors import DataError
+from fusion.errors import DataError, FusionError
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +57,16 @@ class RecipeDataset(Dataset):
         except Exception:  # the sample itself may be what is broken
             return f"#{index}"
 
+    def sample_file(self, index: int) -> str | None:
+        """The file a format reader's index names for sample ``index`` (None for other datasets)."""
+        base, inner = self.base, index
+        try:
+            while not callable(getattr(base, "info", None)) and hasattr(base, "indices"):  # IndexedView wrappers
+                base, inner = base.base, int(base.indices[inner])
+            return str(base.info(inner).path) if callable(getattr(base, "info", None)) else None
+        except Exception:
+            return None
+
     def __getitem__(self, index: int) -> dict | None:
         self.tracker.start(index)
         try:
@@ -74,9 +84,12 @@ class RecipeDataset(Dataset):
             if self.on_error == "skip":
                 log.warning("skipping sample %d: %s", index, exc)
                 return None
-            if isinstance(exc, DataError):
-                raise
-            raise DataError(f"sample {index} of {type(self.base).__name__}: {type(exc).__name__}: {exc}") from exc
+            message = str(exc) if isinstance(exc, FusionError) else f"{type(exc).__name__}: {exc}"
+            sample, source = self.sample_id(index), self.sample_file(index)
+            if isinstance(exc, DataError) and sample in message and (source is None or source in message):
+                raise  # the reader's sentence already names the sample and its file
+            where = f"sample {index} (id {sample}{f', file {source}' if source and source not in message else ''})"
+            raise DataError(f"{where}: {message}") from exc
         out = {m: sample[m] for m in self.modalities if sample.get(m) is not None and m not in self.drop}
         if self.modality_dropout > 0 and len(out) > 1:
             keep = rng.random(len(out)) >= self.modality_dropout
