@@ -2,6 +2,8 @@
 
 from fusion.hookspecs import hookimpl
 from fusion.types import (
+    CheckpointFormatSpec,
+    Conversion,
     DatasetSpec,
     EncoderSpec,
     Features,
@@ -32,5 +34,7 @@ __all__ = [
     "MetricSpec",
     "InputFormatSpec",
     "PoseEstimatorSpec",
+    "CheckpointFormatSpec",
+    "Conversion",
     "__version__",
 ]

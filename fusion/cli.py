@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -68,16 +69,18 @@ def cmd_train(args) -> int:
     from fusion.train.build import registry_for
     from fusion.train.trainer import Trainer
 
-    recipe = load_recipe(args.recipe, args.overrides)
+    overrides = [*args.overrides, f"train.threads={args.threads}"] if args.threads is not None else args.overrides
+    recipe = load_recipe(args.recipe, overrides)
     registry = registry_for(recipe)
     validate(recipe, registry)
     registry.call_event("fusion_recipe_loaded", recipe=recipe)
     run_dir = Path(args.out) if args.out else default_run_dir(recipe)
-    summary = Trainer(recipe, run_dir, resume=args.resume).fit()
+    summary = Trainer(recipe, run_dir, resume=args.resume, overwrite=args.overwrite).fit()
     if int(os.environ.get("RANK", "0")) == 0:
-        test = summary["test"]
-        print(f"test top-1 {test['top1']:.4f}  top-5 {test['top5']:.4f}  ({summary['seconds']:.1f} s, "
-              f"{summary['params']:,} parameters) -> {run_dir}")
+        val = summary.get("val") or {}
+        if val.get("epoch"):
+            print(f"val top-1 {val['top1']:.4f} (best, epoch {val['epoch']}; {val['rule']})")
+        print(f"{summary['result']}  ({summary['seconds']:.1f} s, {summary['params']:,} parameters) -> {run_dir}")
     return 0
 
 
@@ -107,9 +110,8 @@ def cmd_eval(args) -> int:
         return _eval_protocol(args)
     from fusion.train.eval_run import evaluate_run
 
-    report = evaluate_run(Path(args.run_dir), args.checkpoint, args.overrides)
-    print(f"top-1 {report['top1']:.4f}  top-5 {report['top5']:.4f}  on {report['count']} samples "
-          f"({report['checkpoint']}) -> {report['output']}")
+    report = evaluate_run(Path(args.run_dir), args.checkpoint, args.overrides, trust_plugins=args.trust_plugins)
+    print(f"{report['result']}  on {report['count']} samples ({report['checkpoint']}) -> {report['output']}")
     return 0
 
 
@@ -124,9 +126,20 @@ def _eval_protocol(args) -> int:
                            seeds=args.seeds, mode=args.mode, layer_decay=args.layer_decay,
                            label_smoothing=args.label_smoothing, warmup_epochs=args.warmup_epochs, shots=args.shots,
                            episodes=args.episodes, cache=not args.no_feature_cache, **given)
-    result = run_protocol(Path(args.run_dir), args.protocol, opts, args.overrides)
+    result = run_protocol(Path(args.run_dir), args.protocol, opts, args.overrides, trust_plugins=args.trust_plugins)
     extra = f" ± {result['top1_std']:.4f}" if "top1_std" in result else ""
     print(f"{args.protocol} ({args.init}) top-1 {result['top1']:.4f}{extra} -> {result['output']}")
+    return 0
+
+
+def cmd_convert(args) -> int:
+    """``fusion convert FORMAT SOURCE --recipe R --out W.safetensors``: an official checkpoint as Fusion weights."""
+    from fusion.convert import convert_file
+
+    report = convert_file(args.format, args.source, args.recipe, args.out, args.overrides)
+    for line in report.lines():
+        print(line)
+    print(f"wrote {args.out}; use it with model.init.checkpoint={args.out}")
     return 0
 
 
@@ -153,13 +166,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("overrides", nargs="*", help="key.sub=value (YAML values)")
     p.add_argument("--out", help="run directory (default runs/NAME-TIME)")
     p.add_argument("--resume", action="store_true", help="continue from the run directory's last checkpoint")
+    p.add_argument("--overwrite", action="store_true",
+                   help="--out holds a run: move it aside to OUT.old-TIME and start again")
     p.add_argument("--processes", type=int, default=0, help="data-parallel processes (relaunches via torchrun)")
+    p.add_argument("--threads", type=int, help="CPU threads per process (= train.threads; default: cores / processes, "
+                   "fewer when the machine is busy, or OMP_NUM_THREADS)")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("eval", help="evaluate a run's best or last checkpoint")
     p.add_argument("run_dir")
     p.add_argument("overrides", nargs="*", help="e.g. eval.split=test eval.drop=[depth]")
     p.add_argument("--checkpoint", choices=["best", "last"], default=None)
+    p.add_argument("--trust-plugins", action="store_true",
+                   help="import the run's recipe plugins: (code) even though you did not train this run here")
     p.add_argument("--protocol", choices=["linear", "knn", "finetune", "semi", "fewshot"],
                    help="representation evaluation of the run's encoder instead of its classifier")
     p.add_argument("--init", choices=["checkpoint", "random"], default="checkpoint",
@@ -185,6 +204,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-feature-cache", action="store_true",
                    help="linear/knn/fewshot: extract frozen features again; neither read nor write RUN_DIR/feature-cache")
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("convert", help="convert an official checkpoint into Fusion weights (safetensors)")
+    p.add_argument("format", help="checkpoint format (fusion list checkpoint_formats)")
+    p.add_argument("source", help="the official checkpoint file (read without running code)")
+    p.add_argument("overrides", nargs="*", help="recipe overrides, key.sub=value")
+    p.add_argument("--recipe", required=True, help="the recipe whose model receives the weights")
+    p.add_argument("--out", required=True, help="output .safetensors file")
+    p.set_defaults(func=cmd_convert)
 
     p = sub.add_parser("plugin", help="plugin authoring")
     plugin_sub = p.add_subparsers(dest="plugin_command", required=True)
@@ -220,13 +247,19 @@ def _bench_commands(sub) -> None:
     add_commands(sub)
 
 
+def _export_commands(sub) -> None:
+    from fusion.export.cli import add_commands
+
+    add_commands(sub)
+
+
 def _predict_commands(sub) -> None:
     from fusion.predict.cli import add_commands
 
     add_commands(sub)
 
 
-_EXTENSIONS = [_profile_commands, _bench_commands, _data_commands, _predict_commands]
+_EXTENSIONS = [_profile_commands, _bench_commands, _data_commands, _export_commands, _predict_commands]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -237,6 +270,8 @@ def main(argv: list[str] | None = None) -> int:
         args.overrides = [*args.overrides, *extra]
     elif extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    if hasattr(signal, "SIGXFSZ"):  # a file-size limit: let the write fail with EFBIG (one sentence), not kill us
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     try:
         return args.func(args)
     except FusionError as exc:

@@ -342,6 +342,9 @@ def validate(recipe: dict, registry: Registry | None = None) -> None:
         check_component(key, block, "dataset", registry)
     if not recipe["model"]["encoders"]:
         raise RecipeError("model.encoders: name at least one encoder, e.g. {skeleton: {name: stgcn}}")
+    from fusion.train.init import check_init
+
+    check_init(recipe["model"]["init"], registry)
     if recipe["eval"]["clips"] < 1:
         raise RecipeError(f"eval.clips: {recipe['eval']['clips']}; expected at least 1 test clip per sample")
 

@@ -36,6 +36,7 @@ _HOOK_OF_KIND = {
     "metric": "fusion_add_metrics",
     "input_format": "fusion_add_input_formats",
     "pose_estimator": "fusion_add_pose_estimators",
+    "checkpoint_format": "fusion_add_checkpoint_formats",
 }
 
 

@@ -181,6 +181,28 @@ class PoseEstimatorSpec(ComponentSpec):
     native_layout: str = ""
 
 
+@dataclass(frozen=True)
+class CheckpointFormatSpec(ComponentSpec):
+    """An official checkpoint format ``fusion convert`` and ``model.init.format`` read.
+
+    ``factory(source: str, target: Mapping[str, tuple[int, ...]]) -> Conversion``: ``source`` is the
+    checkpoint file, ``target`` the Fusion model's tensor names (``model.encoders.skeleton...``,
+    ``model.head...``, ``objective...``) and shapes. See ``fusion_add_checkpoint_formats``.
+    """
+
+
+@dataclass
+class Conversion:
+    """What a checkpoint format returns: Fusion name -> (official name, tensor), and official names left out.
+
+    The framework checks shapes against the model, and reports ``unused`` plus every model tensor
+    ``tensors`` does not fill.
+    """
+
+    tensors: dict[str, tuple[str, torch.Tensor]]
+    unused: list[str] = field(default_factory=list)
+
+
 _KIND_OF_SPEC: dict[type, str] = {
     ModalitySpec: "modality",
     EncoderSpec: "encoder",
@@ -192,6 +214,7 @@ _KIND_OF_SPEC: dict[type, str] = {
     MetricSpec: "metric",
     InputFormatSpec: "input_format",
     PoseEstimatorSpec: "pose_estimator",
+    CheckpointFormatSpec: "checkpoint_format",
 }
 
 #: Registry kinds in display order.

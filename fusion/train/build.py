@@ -134,7 +134,7 @@ def build_train_module(recipe: dict, registry: Registry, num_classes: int) -> Tr
     module = TrainModule(model, objective)
     init = recipe["model"].get("init")
     for spec in init if isinstance(init, list) else [init] if init else []:  # a list: several earlier runs
-        apply_init(module, spec)
+        apply_init(module, spec, registry)
     if recipe["model"].get("freeze"):
         apply_freeze(model, recipe["model"]["freeze"])
     return module

@@ -10,20 +10,27 @@ model:
   freeze: [encoders.skeleton]     # module prefixes relative to the model; kept in eval mode
 ```
 
+With ``format`` the checkpoint is an official release file (``model.init: {checkpoint: ctrgcn.pt,
+format: ctrgcn}``), converted in memory exactly as ``fusion convert`` does (:mod:`fusion.convert`).
+
 ``model.init`` may also be a list of such blocks, applied in order (EPAM-Net's fusion stage starts from
 two unimodal runs: each one's backbone and head, renamed into the fused model).
 """
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from safetensors.torch import load_file
 from torch import nn
 
 from fusion.errors import RecipeError
+from fusion.registry import Registry, unknown_name_message
 
-INIT_KEYS = {"checkpoint", "keys", "exclude", "which", "rename"}
+log = logging.getLogger(__name__)
+
+INIT_KEYS = {"checkpoint", "keys", "exclude", "which", "rename", "format"}
 
 
 def resolve_weights(path: str | Path, which: str = "best") -> Path:
@@ -45,7 +52,30 @@ def resolve_weights(path: str | Path, which: str = "best") -> Path:
     )
 
 
-def apply_init(module: nn.Module, spec: dict) -> int:
+def check_init(init: object, registry: Registry | None = None) -> None:
+    """Validate ``model.init`` (a block or a list of blocks) at recipe load, naming the bad key."""
+    for i, spec in enumerate(init if isinstance(init, list) else [init] if init else []):
+        key = f"model.init[{i}]" if isinstance(init, list) else "model.init"
+        if not isinstance(spec, dict):
+            raise RecipeError(f"{key}: expected a mapping with 'checkpoint', got {type(spec).__name__} {spec!r}")
+        unknown = sorted(set(spec) - INIT_KEYS)
+        if unknown:
+            raise RecipeError(f"{key}: unknown key {unknown[0]!r}; allowed: {', '.join(sorted(INIT_KEYS))}")
+        if not isinstance(spec.get("checkpoint"), str):
+            raise RecipeError(f"{key}.checkpoint: expected a path (run directory, checkpoint directory, .safetensors "
+                              f"file or, with format, an official checkpoint), got {spec.get('checkpoint')!r}")
+        name = spec.get("format")
+        if name is not None:
+            if not isinstance(name, str):
+                raise RecipeError(f"{key}.format: expected a checkpoint format name, got {name!r}")
+            if registry is not None and name not in registry.specs["checkpoint_format"]:
+                raise RecipeError(f"{key}.format: " + unknown_name_message(
+                    "checkpoint_format", name, registry.names("checkpoint_format")))
+            if "which" in spec:
+                raise RecipeError(f"{key}.which: applies to run directories, not to an official checkpoint (format)")
+
+
+def apply_init(module: nn.Module, spec: dict, registry: Registry | None = None) -> int:
     """Copy matching tensors from ``spec['checkpoint']`` into ``module``; return how many were loaded.
 
     Keys are those of the trained module (``model.encoders.skeleton....``, ``objective....``).
@@ -57,8 +87,17 @@ def apply_init(module: nn.Module, spec: dict) -> int:
         raise RecipeError(f"model.init: unknown key {sorted(unknown)[0]!r}; allowed: {', '.join(sorted(INIT_KEYS))}")
     if "checkpoint" not in spec:
         raise RecipeError("model.init: missing 'checkpoint' (a run directory, checkpoint directory or .safetensors file)")
-    source = resolve_weights(spec["checkpoint"], spec.get("which", "best"))
-    weights = load_file(str(source))
+    if spec.get("format"):
+        from fusion.convert import convert_into
+        from fusion.registry import get_registry
+
+        source = spec["checkpoint"]
+        weights, report = convert_into(module, spec["format"], source, registry or get_registry())
+        for line in report.lines():
+            log.info(line)
+    else:
+        source = resolve_weights(spec["checkpoint"], spec.get("which", "best"))
+        weights = load_file(str(source))
     for old, new in (spec.get("rename") or {}).items():
         weights.update({new + k[len(old):]: v for k, v in weights.items() if k.startswith(old)})
     keep = spec.get("keys") or ""
