@@ -13,7 +13,8 @@ Follows the official code (``moco/builder_single_modality_halp.py``, ``moco/gene
   ``t = (1 − u)·t_max`` with ``u ~ U(0, λ)`` (λ = hardness; λ = 1000 means ``t_max − 0.01``). Points whose
   nearest prototype is not ``p0`` are dropped (the rank filter).
 - **Loss**: ``L = L_MoCo + μ·L_HaLP`` with ``L_HaLP = −mean_valid (q·g)/τ`` (the code's form), μ = 2 on NTU-60.
-- **Encoder**: the BiGRU of :class:`BiGRUEncoder` (3 × 1024 bidirectional, last time step, 2048-d).
+- **Encoder**: the BiGRU of :class:`BiGRUEncoder` (3 × 1024 per direction, last time step, 2048-d), computing
+  what the official ``moco/GRU.py`` computes: both directions run forward in time (see the class).
 
 ``t_max`` is computed with ``atan2`` (equal to the paper's ``atan`` whenever ``K + cos ω > 0``, and the
 correct root of ``g(t)·(p0 − p) = 0`` otherwise). ``start_epoch`` lets one recipe run the MoCo stage
@@ -43,11 +44,20 @@ GRU_CONFIGS: dict[str, dict] = {
 
 
 class BiGRUEncoder(nn.Module):
-    """HaLP's sequence encoder: ``BN1d(C·V·M)`` on each frame vector → bidirectional GRU → last step.
+    """HaLP's sequence encoder: ``BN1d(C·V·M)`` on each frame vector → the official "BiGRU" → last step.
 
     ``(B, C, T, V, M)`` is read as a sequence of ``T`` frame vectors ordered (V, C, M) as the official
     wrapper flattens ``(N, T, 25, 3, 2) → (N, T, 150)``. ``pooled`` is the output at the last time step
-    (2·hidden), ``frames`` every step's output. 2-D GRU weights are Xavier-initialised, biases zero.
+    (2·hidden), ``frames`` every step's output.
+
+    Computed as the official code computes it, not as a textbook bidirectional GRU: the official
+    ``EncoderRNN`` calls its bidirectional ``nn.GRU`` one frame at a time, carrying the hidden state, so
+    the ``_reverse`` direction also runs forward in time and every layer is causal. The vectorised
+    equivalent used here: per layer, each direction's weights run as a forward GRU over the whole
+    sequence from a zero state, outputs concatenated [direction 0, direction 1] and fed to the next
+    layer (:func:`causal_bigru`; equal to the official features to ~1e-15 in float64, tests/checkpoints).
+    Parameters keep ``nn.GRU``'s names, so official checkpoints load by name. Initialisation as the
+    official code: 2-D weights Xavier-uniform, biases at PyTorch's default ``U(−1/√hidden, 1/√hidden)``.
 
     Args:
         layout: skeleton layout (gives V).
@@ -66,7 +76,8 @@ class BiGRUEncoder(nn.Module):
         self.norm = nn.BatchNorm1d(width)
         self.gru = nn.GRU(width, cfg["hidden"], cfg["layers"], batch_first=True, bidirectional=True)
         for param in self.gru.parameters():
-            (nn.init.xavier_uniform_ if param.dim() == 2 else nn.init.zeros_)(param)
+            if param.dim() == 2:  # biases stay at nn.GRU's default init, as in the official code
+                nn.init.xavier_uniform_(param)
         self.out_dim = 2 * cfg["hidden"]
 
     def forward(self, x: torch.Tensor) -> Features:
@@ -81,8 +92,25 @@ class BiGRUEncoder(nn.Module):
         b, _, t, _, _ = x.shape
         sequence = x.permute(0, 2, 3, 1, 4).reshape(b, t, -1)  # B, T, V·C·M
         sequence = self.norm(sequence.transpose(1, 2)).transpose(1, 2)
-        out, _ = self.gru(sequence)
+        out = causal_bigru(self.gru, sequence)
         return Features(pooled=out[:, -1], frames=out)
+
+
+def causal_bigru(gru: nn.GRU, sequence: torch.Tensor) -> torch.Tensor:
+    """The official HaLP BiGRU on ``(B, T, F)``: per layer both directions forward in time, concatenated.
+
+    Equals calling the bidirectional ``gru`` frame by frame with the hidden state carried (the official
+    loop) in one sequence call per direction and layer. Returns every step's top-layer output (B, T, 2·H).
+    """
+    out = sequence
+    for layer in range(gru.num_layers):
+        halves = []
+        for suffix in ("", "_reverse"):
+            weights = [getattr(gru, f"{name}_l{layer}{suffix}") for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+            start = out.new_zeros(1, out.shape[0], gru.hidden_size)
+            halves.append(torch._VF.gru(out, start, weights, True, 1, 0.0, gru.training, False, True)[0])
+        out = torch.cat(halves, dim=2)
+    return out
 
 
 def bigru(layout: str = "ntu25", in_channels: int = 3, num_persons: int = 2, config: str = "paper",
