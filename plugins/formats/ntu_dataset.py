@@ -60,7 +60,7 @@ from fusion_plugins.formats.splits import (
     read_name_list,
     resolve_split,
 )
-from fusion_plugins.formats.video import BACKENDS, open_video, resolve_backend
+from fusion_plugins.formats.video import BACKENDS, check_same_length, open_video, resolve_backend
 
 MODALITIES = ("skeleton", "pose2d", "rgb", "depth", "pointcloud")
 #: Which folder option each modality reads.
@@ -120,7 +120,7 @@ class NtuRgbd(FormatDataset):
             instead of the energy rule (see :mod:`fusion_plugins.formats.bodies`).
         num_frames: frames per sample (None: all); ``sampling``: ``uniform`` or ``clip``
             (``stride`` apart); ``random_sampling``: default True on training splits.
-        backend: video decoder, ``auto`` | ``decord`` | ``pyav``.
+        backend: video decoder, ``auto`` (torchcodec, else PyAV) | ``torchcodec`` | ``pyav`` | ``decord``.
         points: points per frame for ``pointcloud``; ``intrinsics``: ``ntu_p4`` | ``kinect_v2`` |
             mapping (see :mod:`fusion_plugins.formats.depth`); ``depth_size``: expected [W, H]
             (None accepts any).
@@ -245,6 +245,8 @@ class NtuRgbd(FormatDataset):
                    "pose2d": poses is not None and poses.shape[1], "rgb": video and video.num_frames,
                    "depth": depth_list and len(depth_list)}
         reference = next(n for n in lengths.values() if n)
+        if video is not None and skeleton_file is not None:  # one Kinect recording: the counts must agree
+            check_same_length(video.path, video.num_frames, skeleton_file.path, skeleton_file.num_frames)
         indices = sample_indices(reference, self.num_frames, self.sampling, self.stride, rng)
 
         def on(length: int) -> np.ndarray:

@@ -1,19 +1,31 @@
-"""Reading frames of a video file through a small backend interface: decord or PyAV.
+"""Reading frames of a video file through a small backend interface: torchcodec, PyAV or decord.
 
-Why an interface: decord is fast at random access but has no wheels for macOS or Linux aarch64
-and has not been released since 2021; PyAV installs everywhere. A dataset's ``backend`` option
-picks one: ``auto`` (decord where importable, else PyAV), ``decord`` or ``pyav``.
+A dataset's ``backend`` option picks one: ``auto`` (torchcodec where it loads, else PyAV),
+``torchcodec``, ``pyav`` or ``decord``. torchcodec is PyTorch's maintained decoder (exact seeking);
+PyAV installs everywhere; decord (no release since 2021, optional: ``pip install fusion-har[decord]``)
+is kept for existing setups.
 
-Only the video stream is ever opened, so files with and without audio read alike. (decord's
-``AVReader``, which pytorchvideo's decord path uses by default, decodes the whole audio track and
-fails on silent files such as NTU's ``.avi``; ``decord.VideoReader`` used here does neither.)
-Every failure of a backend (missing file, corrupt or empty stream) becomes a :class:`DataError`
-naming the file.
+Never silently wrong (issue 16):
+
+- When a video is opened, the frames the file holds (its packets, or torchcodec's scan) are compared
+  with the container's header count and its duration x frame rate; a mismatch (e.g. a file cut in
+  half: the header says 103 frames, 12 are left) is a :class:`DataError`.
+- A read returns exactly the frames asked for. Random access (torchcodec, decord) is used only where
+  the container has presentation timestamps (MP4, MKV, WebM, MOV...); AVI files are decoded
+  sequentially with PyAV, because B-frames packed in AVI make both seekers return neighbouring frames
+  (decord: frame 25 for 50; torchcodec: 49 for 50). torchcodec's timestamps are checked on every read,
+  and a read that contradicts them falls back to sequential decoding.
+- Decoding that stops before a wanted frame is a DataError, never a repeat of the last frame.
+
+Only the video stream is ever opened, so files with and without audio read alike. Every failure of a
+backend (missing file, corrupt or empty stream) becomes a DataError naming the file.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib.util
+import re
 from pathlib import Path
 from typing import Protocol
 
@@ -21,7 +33,13 @@ import numpy as np
 
 from fusion.errors import DataError, RecipeError
 
-BACKENDS = ("auto", "decord", "pyav")
+BACKENDS = ("auto", "torchcodec", "pyav", "decord")
+#: Containers whose frames are addressed by presentation timestamps (random access is exact there).
+SEEKABLE = frozenset({".mp4", ".m4v", ".mov", ".mkv", ".webm"})
+#: Frames the header's count may differ from the file's (a dropped empty packet), and the same for
+#: duration x frame rate (rounding of the last frame's duration).
+COUNT_TOLERANCE = 1
+DURATION_TOLERANCE = 2
 
 
 class VideoReader(Protocol):
@@ -34,77 +52,28 @@ class VideoReader(Protocol):
         """Frames ``indices`` (0-based, any order, repeats allowed) as (len, H, W, 3) uint8 RGB."""
 
 
-class DecordVideo:
-    """decord ``VideoReader`` (video stream only), one decoding thread per reader."""
-
-    def __init__(self, path: Path):
-        import decord
-
-        self.path = path
-        try:
-            self._reader = decord.VideoReader(str(path), ctx=decord.cpu(0), num_threads=1)
-            self.num_frames = len(self._reader)
-        except Exception as exc:  # decord raises DECORDError (a RuntimeError) for every failure
-            raise DataError(f"{path}: cannot open the video with decord: {_first_line(exc)}") from None
-        if self.num_frames <= 0:
-            raise DataError(f"{path}: the video has no frames")
-
-    def read(self, indices: np.ndarray) -> np.ndarray:
-        indices = _checked(self, indices)
-        try:
-            batch = self._reader.get_batch(indices.tolist())
-        except Exception as exc:
-            raise DataError(f"{self.path}: decoding frames failed with decord: {_first_line(exc)}") from None
-        # decord.bridge may have been switched process-wide (pytorchvideo does this); accept any.
-        return np.asarray(batch.asnumpy() if hasattr(batch, "asnumpy") else batch, dtype=np.uint8)
+# ------------------------------------------------------------------------------------------------
+# checks shared by the backends
 
 
-class PyAVVideo:
-    """PyAV: frames are decoded in order up to the last wanted one (exact, no seeking)."""
+def check_counts(path: Path, frames: int, header: int | None, duration_s: float | None, fps: float | None) -> None:
+    """``frames`` (what the file holds) against the header's count and its duration x frame rate."""
+    if frames <= 0:
+        raise DataError(f"{path}: the video has no frames")
+    if header and abs(header - frames) > COUNT_TOLERANCE:
+        raise DataError(f"{path}: the header says {header} frames but the file holds {frames} "
+                        "(truncated or damaged video); expected them to agree")
+    if duration_s and fps and abs(duration_s * fps - frames) > DURATION_TOLERANCE:
+        raise DataError(f"{path}: the stream lasts {duration_s:.3f} s at {fps:.3g} fps ({duration_s * fps:.0f} frames) "
+                        f"but the file holds {frames} frames (truncated or damaged video)")
 
-    def __init__(self, path: Path):
-        import av
 
-        self.path = path
-        try:
-            with av.open(str(path)) as container:
-                if not container.streams.video:
-                    raise DataError(f"{path}: the file has no video stream")
-                stream = container.streams.video[0]
-                self.num_frames = int(stream.frames) or sum(
-                    1 for packet in container.demux(stream) if packet.size > 0
-                )  # some containers (e.g. .avi written without an index) do not store the count
-        except DataError:
-            raise
-        except Exception as exc:
-            raise DataError(f"{path}: cannot open the video with PyAV: {_first_line(exc)}") from None
-        if self.num_frames <= 0:
-            raise DataError(f"{path}: the video has no frames")
-
-    def read(self, indices: np.ndarray) -> np.ndarray:
-        import av
-
-        indices = _checked(self, indices)
-        wanted = set(indices.tolist())
-        last = max(wanted)
-        frames: dict[int, np.ndarray] = {}
-        decoded = 0
-        try:
-            with av.open(str(self.path)) as container:
-                for frame in container.decode(video=0):
-                    if decoded in wanted:
-                        frames[decoded] = frame.to_ndarray(format="rgb24")
-                    decoded += 1
-                    if decoded > last:
-                        break
-        except Exception as exc:
-            raise DataError(f"{self.path}: decoding failed with PyAV after {decoded} frame(s): "
-                            f"{_first_line(exc)}") from None
-        if not frames:
-            raise DataError(f"{self.path}: no frame could be decoded (the header says {self.num_frames})")
-        # The header's count may exceed what decodes; use the last decoded frame for the rest.
-        latest = max(frames)
-        return np.stack([frames.get(i, frames[latest]) for i in indices.tolist()])
+def check_same_length(video: Path, frames: int, other: Path, other_frames: int) -> None:
+    """A video and another recording of the same take (NTU: skeleton frames) must hold as many frames, within
+    a few percent: a shorter video would otherwise be stretched over the other's frames."""
+    if abs(frames - other_frames) > max(DURATION_TOLERANCE, 0.05 * max(frames, other_frames)):
+        raise DataError(f"{video}: the video holds {frames} frames but {other} has {other_frames}; "
+                        "expected the same take's recordings to agree (truncated video?)")
 
 
 def _checked(video, indices: np.ndarray) -> np.ndarray:
@@ -118,32 +87,185 @@ def _checked(video, indices: np.ndarray) -> np.ndarray:
 
 
 def _first_line(exc: BaseException) -> str:
+    """The exception's first line without a C++ source location (torchcodec: ``Class, file.cpp:41, message``)."""
     text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
+    line = text[0] if text else type(exc).__name__
+    match = re.match(r"^\w+, \S+:\d+, (.+)$", line)
+    return match.group(1) if match else line
+
+
+def _gather(unique: np.ndarray, frames: np.ndarray, indices: np.ndarray) -> np.ndarray:
+    """Frames for ``indices`` from the frames of their sorted unique values."""
+    return frames[np.searchsorted(unique, indices)]
+
+
+def pyav_counts(path: Path) -> tuple[int, int | None, float | None, float | None]:
+    """(frames the file holds = non-empty video packets, header count, duration s, fps) with PyAV (no decoding)."""
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise DataError(f"{path}: the file has no video stream")
+            stream = container.streams.video[0]
+            frames = sum(1 for packet in container.demux(stream) if packet.size > 0)
+            duration = float(stream.duration * stream.time_base) if stream.duration and stream.time_base else None
+            fps = float(stream.average_rate) if stream.average_rate else None
+            return frames, int(stream.frames) or None, duration, fps
+    except DataError:
+        raise
+    except Exception as exc:
+        raise DataError(f"{path}: cannot open the video with PyAV: {_first_line(exc)}") from None
+
+
+def sequential_read(path: Path, indices: np.ndarray, num_frames: int) -> np.ndarray:
+    """Decode from the first frame up to the last wanted one with PyAV (exact in every container)."""
+    import av
+
+    unique = np.unique(indices)
+    wanted, last = set(unique.tolist()), int(unique[-1])
+    frames: dict[int, np.ndarray] = {}
+    decoded = 0
+    try:
+        with av.open(str(path)) as container:
+            for frame in container.decode(video=0):
+                if decoded in wanted:
+                    frames[decoded] = frame.to_ndarray(format="rgb24")
+                decoded += 1
+                if decoded > last:
+                    break
+    except Exception as exc:
+        raise DataError(f"{path}: decoding failed with PyAV after {decoded} frame(s): {_first_line(exc)}") from None
+    if decoded <= last:
+        raise DataError(f"{path}: only {decoded} of the {num_frames} frames decode (frame {last} was asked for); "
+                        "the video is truncated or damaged")
+    return _gather(unique, np.stack([frames[i] for i in unique.tolist()]), indices)
+
+
+# ------------------------------------------------------------------------------------------------
+# backends
+
+
+class TorchCodecVideo:
+    """torchcodec ``VideoDecoder`` in exact seek mode (it scans the file once when opened), one FFmpeg thread."""
+
+    def __init__(self, path: Path):
+        from torchcodec.decoders import VideoDecoder
+
+        self.path = path
+        try:
+            self._decoder = VideoDecoder(str(path), dimension_order="NHWC", num_ffmpeg_threads=1, seek_mode="exact")
+            meta = self._decoder.metadata
+        except Exception as exc:  # RuntimeError / ValueError from FFmpeg
+            raise DataError(f"{path}: cannot open the video with torchcodec: {_first_line(exc)}") from None
+        self.num_frames = int(meta.num_frames_from_content or 0)
+        check_counts(path, self.num_frames, meta.num_frames_from_header, meta.duration_seconds_from_header,
+                     meta.average_fps_from_header)
+        self.sequential = path.suffix.lower() not in SEEKABLE
+
+    def read(self, indices: np.ndarray) -> np.ndarray:
+        indices = _checked(self, indices)
+        if self.sequential:
+            return sequential_read(self.path, indices, self.num_frames)
+        unique = np.unique(indices)
+        try:
+            batch = self._decoder.get_frames_at(unique.tolist())
+        except Exception as exc:
+            raise DataError(f"{self.path}: decoding frames {unique.min()}..{unique.max()} failed with torchcodec: "
+                            f"{_first_line(exc)}") from None
+        pts = batch.pts_seconds.numpy()
+        if len(pts) != len(unique) or (len(pts) > 1 and np.any(np.diff(pts) <= 0)):
+            self.sequential = True  # timestamps contradict the frame order: trust only sequential decoding
+            return sequential_read(self.path, indices, self.num_frames)
+        return _gather(unique, batch.data.numpy(), indices)
+
+
+class PyAVVideo:
+    """PyAV: frames are decoded in order up to the last wanted one (exact, no seeking)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.num_frames, header, duration, fps = pyav_counts(path)
+        check_counts(path, self.num_frames, header, duration, fps)
+
+    def read(self, indices: np.ndarray) -> np.ndarray:
+        return sequential_read(self.path, _checked(self, indices), self.num_frames)
+
+
+class DecordVideo:
+    """decord ``VideoReader`` (video stream only), one decoding thread per reader; AVI is read sequentially."""
+
+    def __init__(self, path: Path):
+        import decord
+
+        self.path = path
+        frames, header, duration, fps = pyav_counts(path)  # decord cannot see the header's count
+        try:
+            self._reader = decord.VideoReader(str(path), ctx=decord.cpu(0), num_threads=1)
+            self.num_frames = len(self._reader)
+        except Exception as exc:  # decord raises DECORDError (a RuntimeError) for every failure
+            raise DataError(f"{path}: cannot open the video with decord: {_first_line(exc)}") from None
+        check_counts(path, self.num_frames, header or frames, duration, fps)
+        self.sequential = path.suffix.lower() not in SEEKABLE
+
+    def read(self, indices: np.ndarray) -> np.ndarray:
+        indices = _checked(self, indices)
+        if self.sequential:
+            return sequential_read(self.path, indices, self.num_frames)
+        unique = np.unique(indices)
+        try:
+            batch = self._reader.get_batch(unique.tolist())
+        except Exception as exc:
+            raise DataError(f"{self.path}: decoding frames failed with decord: {_first_line(exc)}") from None
+        # decord.bridge may have been switched process-wide (pytorchvideo does this); accept any.
+        frames = np.asarray(batch.asnumpy() if hasattr(batch, "asnumpy") else batch, dtype=np.uint8)
+        return _gather(unique, frames, indices)
+
+
+# ------------------------------------------------------------------------------------------------
+# choosing a backend
 
 
 def has_decord() -> bool:
     return importlib.util.find_spec("decord") is not None
 
 
+@functools.lru_cache(maxsize=1)
+def has_torchcodec() -> bool:
+    """torchcodec is installed *and* finds its FFmpeg libraries (it needs a system FFmpeg 4 to 8)."""
+    if importlib.util.find_spec("torchcodec") is None:
+        return False
+    try:
+        from torchcodec.decoders import VideoDecoder  # noqa: F401  (loads the FFmpeg libraries)
+    except Exception:
+        return False
+    return True
+
+
 def resolve_backend(backend: str) -> str:
-    """``decord`` or ``pyav`` for a dataset's ``backend`` option; ``auto`` prefers decord."""
+    """``torchcodec``, ``pyav`` or ``decord`` for a dataset's ``backend`` option; ``auto`` prefers torchcodec."""
     if backend not in BACKENDS:
         raise RecipeError(f"data.dataset.args.backend: {backend!r} is not a video backend; choose one of "
                           f"{', '.join(BACKENDS)}")
     if backend == "auto":
-        return "decord" if has_decord() else "pyav"
+        return "torchcodec" if has_torchcodec() else "pyav"
     if backend == "decord" and not has_decord():
-        raise RecipeError("data.dataset.args.backend: decord is not installed (no wheel for this platform?); "
-                          "use backend: pyav or auto")
+        raise RecipeError("data.dataset.args.backend: decord is not installed (pip install fusion-har[decord]; "
+                          "no wheel for this platform?); use backend: auto, torchcodec or pyav")
+    if backend == "torchcodec" and not has_torchcodec():
+        raise RecipeError("data.dataset.args.backend: torchcodec is not installed or cannot load FFmpeg's libraries "
+                          "(it needs a system FFmpeg, e.g. apt install ffmpeg); use backend: auto or pyav")
     return backend
 
 
+READERS = {"torchcodec": TorchCodecVideo, "pyav": PyAVVideo, "decord": DecordVideo}
+
+
 def open_video(path: str | Path, backend: str = "auto") -> VideoReader:
-    """Open ``path`` with the chosen backend; a missing, empty or corrupt file is a DataError."""
+    """Open ``path`` with the chosen backend; a missing, empty, truncated or corrupt file is a DataError."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: video file not found")
     if path.stat().st_size == 0:
         raise DataError(f"{path}: the video file is empty (0 bytes)")
-    return DecordVideo(path) if resolve_backend(backend) == "decord" else PyAVVideo(path)
+    return READERS[resolve_backend(backend)](path)

@@ -7,7 +7,7 @@ from format_writers import ramp_video, write_depth_folder, write_video
 from fusion.errors import DataError, RecipeError
 from fusion_plugins.formats.depth import depth_to_points, read_depth_folder, resolve_intrinsics
 from fusion_plugins.formats.sampling import sample_indices
-from fusion_plugins.formats.video import open_video, resolve_backend
+from fusion_plugins.formats.video import has_decord, has_torchcodec, open_video, resolve_backend
 
 
 def test_frame_sampling_rules():
@@ -31,11 +31,12 @@ def test_frame_sampling_rules():
 def test_backends_agree_with_and_without_audio(tmp_path, audio):
     path = write_video(tmp_path / "clip.mp4", ramp_video(12), audio=audio)
     indices = np.array([11, 0, 5, 5])
-    frames = {b: open_video(path, b).read(indices) for b in ("pyav", "decord")}
-    assert open_video(path, "pyav").num_frames == open_video(path, "decord").num_frames == 12
+    backends = ["pyav"] + [b for b, ok in (("torchcodec", has_torchcodec()), ("decord", has_decord())) if ok]
+    frames = {b: open_video(path, b).read(indices) for b in backends}
+    assert {open_video(path, b).num_frames for b in backends} == {12}
     np.testing.assert_allclose(frames["pyav"][:, 10, 10, 0], indices * 20, atol=6)
-    assert np.abs(frames["pyav"].astype(int) - frames["decord"].astype(int)).max() <= 2
-    assert resolve_backend("auto") == "decord"
+    for backend in backends:
+        assert np.abs(frames["pyav"].astype(int) - frames[backend].astype(int)).max() <= 2, backend
     with pytest.raises(RecipeError, match="'opencv' is not a video backend"):
         resolve_backend("opencv")
 
@@ -44,9 +45,11 @@ def test_bad_videos(tmp_path):
     with pytest.raises(DataError, match="gone.mp4: video file not found"):
         open_video(tmp_path / "gone.mp4")
     (tmp_path / "text.avi").write_text("this is not a video")
-    for backend in ("pyav", "decord"):
-        with pytest.raises(DataError, match=f"text.avi: cannot open the video with {'PyAV' if backend == 'pyav' else 'decord'}"):
-            open_video(tmp_path / "text.avi", backend)
+    for backend in ("pyav", "torchcodec", "decord"):  # decord counts frames with PyAV first
+        name = {"pyav": "PyAV", "torchcodec": "torchcodec", "decord": "PyAV"}[backend]
+        if backend == "pyav" or (has_torchcodec() if backend == "torchcodec" else has_decord()):
+            with pytest.raises(DataError, match=f"text.avi: cannot open the video with {name}"):
+                open_video(tmp_path / "text.avi", backend)
 
 
 def test_depth_folder_and_points_geometry(tmp_path):
