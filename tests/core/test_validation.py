@@ -1,0 +1,160 @@
+"""Issue 15: `best` is selected on a validation split only, BatchNorm statistics are re-estimated before each
+evaluation, every number says its split and checkpoint, and evaluation settings that would be ignored are errors."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from fusion.cli import main
+from fusion.data.validation import hold_out, plan_validation
+from fusion.data.wrapped import IndexedView
+from fusion.errors import RecipeError
+from fusion.recipe import from_dict
+from fusion.train.accel import make_accelerator
+from fusion.train.labels import describe_conditions, warn_one_class
+from fusion.train.precise_bn import batches_of, update_bn_stats
+from fusion.train.trainer import Trainer
+
+
+def train(recipe_dict, run_dir, **train_overrides):
+    recipe_dict = json.loads(json.dumps(recipe_dict))
+    recipe_dict["train"].update(train_overrides)
+    return Trainer(from_dict(recipe_dict), run_dir, progress=False).fit()
+
+
+def history(run_dir):
+    lines = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    return [x for x in lines if x["event"] == "epoch"]
+
+
+def test_best_epoch_never_depends_on_test_labels(toy_recipe, tmp_path):
+    """Shuffling the test labels changes the test score, never which epoch is `best`."""
+    runs = {}
+    for seed in (None, 1, 2):
+        recipe = json.loads(json.dumps(toy_recipe))
+        recipe["data"]["dataset"]["args"]["shuffle_test_labels"] = seed
+        runs[seed] = train(recipe, tmp_path / f"run-{seed}", epochs=4, batch_size=8)
+    best = {seed: summary["best"]["epoch"] for seed, summary in runs.items()}
+    assert len(set(best.values())) == 1 and best[None] is not None
+    val = {seed: [h["val_top1"] for h in history(tmp_path / f"run-{seed}")] for seed in runs}
+    assert val[None] == val[1] == val[2]
+    assert runs[None]["test"]["top1"] != runs[1]["test"]["top1"]  # the shuffle did reach the test split
+    assert all("top1" not in h for h in history(tmp_path / "run-None"))  # no per-epoch test accuracy at all
+
+
+def test_train_and_eval_report_the_same_labelled_checkpoint(toy_recipe, tmp_path, capsys):
+    summary = train(toy_recipe, tmp_path / "run", epochs=3)
+    assert summary["test"]["checkpoint"] == f"best(val, epoch {summary['best']['epoch']})"
+    assert summary["result"].startswith("test top-1") and "@best(val" in summary["result"]
+    assert main(["eval", str(tmp_path / "run")]) == 0
+    out = capsys.readouterr().out
+    assert f"test top-1 {summary['test']['top1']:.4f}" in out and "@best(val" in out
+    assert main(["eval", str(tmp_path / "run"), "eval.corruption={type: random, ratio: 0.5}"]) == 0
+    assert "(corruption random 0.5)" in capsys.readouterr().out
+
+
+def test_without_validation_the_last_epoch_is_reported(toy_recipe, tmp_path):
+    toy_recipe["data"]["val_split"] = "none"
+    summary = train(toy_recipe, tmp_path / "run", epochs=2)
+    assert summary["test"]["checkpoint"] == "last (epoch 2)"
+    assert not (tmp_path / "run" / "checkpoints" / "best").exists()
+
+
+def test_hold_out_is_seeded_and_keeps_groups_whole():
+    groups = np.repeat(np.arange(10), 5)  # 10 subjects, 5 samples each
+    mask = hold_out(groups, 0.2, seed=0)
+    assert np.array_equal(mask, hold_out(groups, 0.2, seed=0)) and not np.array_equal(mask, hold_out(groups, 0.2, 1))
+    held = set(groups[mask])
+    assert len(held) == 2 and not held & set(groups[~mask])
+    assert hold_out(np.zeros(5), 0.5, 0).sum() == 0  # one group: nothing can be held out
+
+
+class Grouped(torch.utils.data.Dataset):
+    def __init__(self, subjects):
+        self.subjects = np.asarray(subjects)
+
+    def __len__(self):
+        return len(self.subjects)
+
+    def __getitem__(self, i):
+        return {"label": 0}
+
+    def validation_groups(self):
+        return self.subjects, "subjects"
+
+
+def test_plan_validation_holds_out_whole_subjects_through_wrappers():
+    base = Grouped(np.repeat([1, 2, 4, 5, 8], 3))
+    wrapped = IndexedView(base, np.tile(np.arange(len(base)), 2))  # a repeat wrapper: every sample twice
+    data = {"val_split": "auto", "val_fraction": 0.2, "val_seed": 0, "train_split": "train"}
+    plan = plan_validation(data, wrapped, lambda split: IndexedView(base, np.tile(np.arange(len(base)), 2)))
+    train_subjects = set(base.subjects[wrapped.indices[plan.train.indices]])
+    val_subjects = set(base.subjects[plan.val.base.indices[plan.val.indices]])
+    assert len(val_subjects) == 1 and not val_subjects & train_subjects and "1 of 5 training subjects" in plan.rule
+    with pytest.raises(RecipeError, match="data.val_fraction"):
+        plan_validation({**data, "val_fraction": 1.5}, wrapped, lambda split: wrapped)
+
+
+def test_precise_bn_sets_the_batch_statistics_and_leaves_the_random_stream():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 3), nn.BatchNorm1d(3))
+
+    class Wrapped(nn.Module):  # the trainer calls model(batch)
+        def __init__(self):
+            super().__init__()
+            self.net = model
+
+        def forward(self, batch):
+            return self.net(batch["x"])
+
+    batches = [{"x": torch.randn(8, 4) * 3 + 5, "label": torch.zeros(8)} for _ in range(4)]
+    with torch.no_grad():
+        expected = torch.stack([model[0](b["x"]).mean(0) for b in batches]).mean(0)
+    state = torch.get_rng_state()
+    used = update_bn_stats(make_accelerator("no"), Wrapped(), batches, batches=3)
+    assert used == 3 and torch.equal(state, torch.get_rng_state()) and model[1].momentum == 0.1
+    with torch.no_grad():
+        three = torch.stack([model[0](b["x"]).mean(0) for b in batches[:3]]).mean(0)
+    assert torch.allclose(model[1].running_mean, three, atol=1e-5) and not torch.allclose(three, expected * 0)
+    assert batches_of(False) == 0 and batches_of({"batches": 7}) == 7
+    with pytest.raises(RecipeError, match="eval.precise_bn.batch"):
+        batches_of({"batch": 7})
+
+
+def test_one_class_warning(capsys):
+    assert warn_one_class("test", np.tile([0.1, 0.9, 0.0], (5, 1)), ["a", "b", "c"]) is not None
+    assert "every test prediction (5 samples) is class 1 (b)" in capsys.readouterr().err
+    assert warn_one_class("test", np.eye(3), ["a", "b", "c"]) is None
+
+
+@pytest.mark.parametrize(("key", "value", "match"), [
+    ("drop", ["skeletn"], r"eval.drop: 'skeletn' is not a modality of this run; its modalities: skeleton"),
+    ("drop", ["skeleton"], r"eval.drop: .* removes every modality"),
+    ("corruption", {"type": "random", "ratio": 0.5, "modalities": ["depth"]},
+     r"eval.corruption.modalities: 'depth' is not a modality of this run"),
+])
+def test_ignored_evaluation_settings_are_errors(toy_recipe, tmp_path, key, value, match):
+    toy_recipe["eval"][key] = value
+    with pytest.raises(RecipeError, match=match):
+        train(toy_recipe, tmp_path / "run", epochs=1)
+
+
+def test_eval_drop_typo_is_an_error_in_fusion_eval(toy_recipe, tmp_path, capsys):
+    train(toy_recipe, tmp_path / "run", epochs=1)
+    assert main(["eval", str(tmp_path / "run"), "eval.drop=[depht]"]) != 0
+    assert "eval.drop: 'depht' is not a modality" in capsys.readouterr().err
+
+
+def test_warmup_as_long_as_the_run_is_an_error(toy_recipe, tmp_path):
+    toy_recipe["train"]["schedule"] = {"name": "cosine", "warmup_epochs": 3}
+    with pytest.raises(RecipeError, match="train.schedule.warmup_epochs: 3 is not shorter than train.epochs=3"):
+        train(toy_recipe, tmp_path / "run", epochs=3)
+
+
+def test_conditions_are_described():
+    assert describe_conditions({"corruption": {"type": "random", "ratio": 0.5}, "drop": [], "clips": 1}) == \
+        "corruption random 0.5"
+    assert describe_conditions({"corruption": None, "drop": ["depth"], "clips": 1}) == "drop depth"
