@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 from torch.utils.data import Dataset
 
-from fusion.data.limits import check_classes, read_limited_text, regular_file
+from fusion.data.limits import MAX_CLASSES, check_classes, read_limited_text, regular_file
 from fusion.errors import DataError, FusionError, RecipeError
 
 
@@ -257,7 +257,10 @@ def label_array(values: Any, where: str) -> np.ndarray:
     else:
         if not isinstance(values, (list, tuple)):
             raise DataError(f"{where}: labels should be a list of integers, got {type(values).__name__}")
-        bad = next((k for k, v in enumerate(values) if not is_integer(v)), None)
+        bad = next((k for k, v in enumerate(values) if not is_integer(v) or not -(2**62) < v < 2**62), None)
+        if bad is not None and is_integer(values[bad]):
+            raise DataError(f"{where}: label {bad} is {short(values[bad])}, far above any class count "
+                            f"(at most {MAX_CLASSES} classes)")
         if bad is not None:
             raise DataError(f"{where}: label {bad} is {short(values[bad])} ({type(values[bad]).__name__}), "
                             f"expected an integer class index")

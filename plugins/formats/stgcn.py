@@ -39,8 +39,8 @@ FILE_PART = {"train": "train", "test": "val", "val": "val"}
 def _load_npy(path: Path) -> np.ndarray:
     try:
         return np.load(path, mmap_mode="r", allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise DataError(f"{path}: not a readable .npy array ({exc})") from None
+    except Exception as exc:  # a corrupt header raises ValueError, SyntaxError, tokenize.TokenError...
+        raise DataError(f"{path}: not a readable .npy array ({type(exc).__name__}: {str(exc)[:200]})") from None
 
 
 def _npz_arrays(path: Path, names: tuple[str, ...]) -> list[np.ndarray]:
@@ -66,9 +66,11 @@ def _npz_arrays(path: Path, names: tuple[str, ...]) -> list[np.ndarray]:
                     read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else \
                         np.lib.format.read_array_header_2_0
                     shape, _, dtype = read_header(member)
-                if dtype.hasobject or int(np.prod(shape, dtype=object)) * dtype.itemsize > info.file_size:
+                if dtype.hasobject:
+                    raise DataError(f"{path}: array {name!r} holds Python objects ({dtype}); expected numbers")
+                if int(np.prod(shape, dtype=object)) * dtype.itemsize > info.file_size:
                     raise DataError(f"{path}: array {name!r} declares shape {shape} of {dtype}, more than the "
-                                    f"{info.file_size} bytes it holds (or objects)")
+                                    f"{info.file_size} bytes it holds")
         with np.load(path, allow_pickle=False) as npz:
             return [npz[name] for name in names]
     except DataError:
