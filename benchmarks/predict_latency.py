@@ -4,8 +4,9 @@ Three small runs are trained on SynthAct first (1 epoch: weights do not change t
 streams a source with a sliding window, one prediction per stride:
 
 - ``gcn3d``: ST-GCN (small) on 3D joints, replaying an NTU ``.skeleton`` file of 320 frames;
-- ``gcn2d_video``: ST-GCN on 2D poses extracted from the real 1080p video by MediaPipe;
-- ``late_video``: a fused model (X3D-XS on RGB + ST-GCN on 2D poses, late fusion) on the same video.
+- ``gcn2d_video``: ST-GCN on 2D poses (x, y, score in NTU-25 joints) extracted from the real 1080p video
+  by MediaPipe; its weights come from SynthAct 3D joints, so only its timing means something;
+- ``late_video``: a fused model (X3D-XS on RGB + that ST-GCN, late fusion) on the same video.
 
 Stages: decode (file parse or video decode), pose (estimator), transform (the run's test
 transforms + collate), model (forward). ``windows/s (no pose)`` is windows over wall time minus
@@ -41,23 +42,23 @@ RUNS = {
                   "mixer": {"name": "concat"}, "head": {"name": "linear"}},
     },
     "gcn2d_video": {
-        "data": {"modalities": ["pose2d"], "transforms": {
-            "train": [], "test": [{"name": "skeleton.uniform_sample", "args": {"frames": 32, "random": False, "key": "pose2d"}}]}},
-        "model": {"encoders": {"pose2d": {"name": "stgcn", "args": {"layout": "ntu25", "in_channels": 3,
+        "data": {"modalities": ["skeleton"], "transforms": {
+            "train": [], "test": [{"name": "skeleton.uniform_sample", "args": {"frames": 32, "random": False}}]}},
+        "model": {"encoders": {"skeleton": {"name": "stgcn", "args": {"layout": "ntu25", "in_channels": 3,
                                                                     "config": "small"}}},
                   "mixer": {"name": "concat"}, "head": {"name": "linear"}},
     },
     "late_video": {
-        "data": {"modalities": ["rgb", "pose2d"], "transforms": {
+        "data": {"modalities": ["rgb", "skeleton"], "transforms": {
             "train": [{"name": "video.uniform_sample", "args": {"num_frames": 4, "train": True, "keys": ["rgb"]}},
                       {"name": "video.normalize"}],
             "test": [{"name": "video.uniform_sample", "args": {"num_frames": 4, "train": False, "keys": ["rgb"]}},
                      {"name": "video.resize", "args": {"size": 64}}, {"name": "video.center_crop", "args": {"size": 64}},
                      {"name": "video.normalize"},
-                     {"name": "skeleton.uniform_sample", "args": {"frames": 32, "random": False, "key": "pose2d"}}]}},
+                     {"name": "skeleton.uniform_sample", "args": {"frames": 32, "random": False}}]}},
         "model": {"encoders": {"rgb": {"name": "x3d_xs", "args": {"width_factor": 1.0, "depth_factor": 0.2,
                                                                   "stem_dim": 8}},
-                               "pose2d": {"name": "stgcn", "args": {"layout": "ntu25", "in_channels": 3,
+                               "skeleton": {"name": "stgcn", "args": {"layout": "ntu25", "in_channels": 3,
                                                                     "config": "small"}}},
                   "mixer": {"name": "late"}},
     },

@@ -41,17 +41,20 @@ def cmd_predict(args) -> int:
     predictor = Predictor(args.run_dir, args.checkpoint, args.trust_plugins, args.clips)
     if args.stream:
         return _stream(predictor, args)
-    from fusion.predict.inputs import add_poses, pose_estimator, read_inputs
+    from fusion.predict.inputs import POSE_MODALITIES, add_poses, pose_estimator, pose_targets, read_inputs
 
-    needs_pose = "pose2d" in predictor.modalities
-    frames = None if needs_pose else predictor.frames  # the estimator sees every frame, transforms sample later
+    may_need_pose = any(m in predictor.modalities for m in POSE_MODALITIES)
+    frames = None if may_need_pose else predictor.frames  # the estimator sees every frame, transforms sample later
     samples = read_inputs(predictor.registry, args.inputs, frames, predictor.max_bodies, predictor.points, args.format)
-    if needs_pose and any(s.get("pose2d") is None and s.get("rgb") is not None for s in samples):
+    if any(pose_targets(predictor.modalities, s) for s in samples):
         estimator = pose_estimator(predictor.registry, args.pose_estimator, predictor.pose_layout(),
                                    predictor.max_bodies, args.pose_model)
+        if "skeleton" in predictor.modalities:
+            print("note: the run reads 'skeleton'; videos give it 2D poses (x, y, score) from the pose estimator, "
+                  "right for runs trained on 2D poses (PySKL HRNet pickles), wrong for 3D-trained runs", file=sys.stderr)
         for sample in samples:
             estimator.reset()
-            add_poses([sample], estimator)
+            add_poses([sample], estimator, predictor.modalities)
     predictions = predictor(samples)
     for prediction in predictions:
         top = "  ".join(f"{name} {p:.3f}" for name, p in prediction.top(args.top_k))

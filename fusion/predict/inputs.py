@@ -66,10 +66,23 @@ def pose_estimator(registry: Registry, name: str | None, layout: str, max_person
     return spec.factory(layout=layout, max_persons=max_persons, model_path=model_path)
 
 
-def add_poses(samples: list[dict], estimator) -> None:
-    """Fill ``pose2d`` (and its layout and bones) from ``rgb`` for samples that lack it, timing the estimator."""
+#: Modalities a pose estimator can fill: 2D poses, and ``skeleton`` for runs trained on 2D poses
+#: (PySKL HRNet pickles and Kinetics give ``skeleton`` = x, y, score).
+POSE_MODALITIES = ("pose2d", "skeleton")
+
+
+def pose_targets(modalities, sample: dict) -> list[str]:
+    """The modalities an estimator must fill for ``sample`` (those the run reads that a video lacks)."""
+    if sample.get("rgb") is None:
+        return []
+    return [m for m in POSE_MODALITIES if m in modalities and sample.get(m) is None]
+
+
+def add_poses(samples: list[dict], estimator, modalities=("pose2d",)) -> None:
+    """Fill the pose modalities the run reads (with layout and bones) from ``rgb``, timing the estimator."""
     for sample in samples:
-        if sample.get("pose2d") is not None or sample.get("rgb") is None:
+        targets = pose_targets(modalities, sample)
+        if not targets:
             continue
         start = time.perf_counter()
         pose, info = estimator(sample["rgb"])
@@ -78,5 +91,6 @@ def add_poses(samples: list[dict], estimator) -> None:
         height, width = sample["rgb"].shape[1:3]
         meta.update(pose2d_layout=info.get("layout"), bones=info.get("bones", []), img_shape=(height, width),
                     image_size=(width, height))
-        meta.setdefault("layout", info.get("layout"))
-        sample["pose2d"] = pose
+        meta["layout"] = info.get("layout")
+        for key in targets:
+            sample[key] = pose

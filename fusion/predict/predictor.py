@@ -112,9 +112,12 @@ class Predictor:
         self.points = int(args.get("points") or 2048)
 
     def pose_layout(self) -> str:
-        """The 2D joint layout the run's ``pose2d`` encoder was built for (``coco17`` when not stated)."""
-        block = self.recipe["model"]["encoders"].get("pose2d") or {}
-        return str((block.get("args") or {}).get("layout") or "coco17")
+        """The 2D joint layout the run's pose encoder was built for (``coco17`` when not stated)."""
+        for modality in ("pose2d", "skeleton"):
+            block = self.recipe["model"]["encoders"].get(modality) or {}
+            if (block.get("args") or {}).get("layout"):
+                return str(block["args"]["layout"])
+        return "coco17"
 
     def missing(self, sample: dict) -> list[str]:
         return [m for m in self.modalities if sample.get(m) is None]

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from fusion.errors import DataError
-from fusion.predict.inputs import input_format_for, pose_estimator, read_inputs
+from fusion.predict.inputs import POSE_MODALITIES, input_format_for, pose_estimator, pose_targets, read_inputs
 from fusion.predict.predictor import Predictor
 
 #: Modalities whose frames are on axis 1 (persons first); the others have frames on axis 0.
@@ -78,8 +78,9 @@ def stream(predictor: Predictor, source: str, window: int, stride: int, smooth: 
            estimator_name: str | None = None, pose_model: str | None = None) -> Iterator[WindowResult]:
     """Predict every ``stride`` frames on the last ``window`` frames of ``source`` (see the module doc)."""
     registry = predictor.registry
+    is_video = source.isdigit() or input_format_for(registry, source).name == "video"
     estimator = None
-    if "pose2d" in predictor.modalities:
+    if is_video and any(m in predictor.modalities for m in POSE_MODALITIES):
         estimator = pose_estimator(registry, estimator_name, predictor.pose_layout(), predictor.max_bodies, pose_model)
     buffer: deque[dict] = deque(maxlen=window)
     history: deque[np.ndarray] = deque(maxlen=smooth)
@@ -88,9 +89,11 @@ def stream(predictor: Predictor, source: str, window: int, stride: int, smooth: 
     for count, (frame, decode_seconds) in enumerate(frames_of(registry, source, predictor), start=1):
         spent["decode"] += decode_seconds
         meta = frame.pop("meta")
-        if estimator is not None and frame.get("pose2d") is None and "rgb" in frame:
+        targets = pose_targets(predictor.modalities, frame) if estimator is not None else []
+        if targets:
             start = time.perf_counter()
-            frame["pose2d"], info = estimator(frame["rgb"])
+            pose, info = estimator(frame["rgb"])
+            frame.update({key: pose for key in targets})
             spent["pose"] += time.perf_counter() - start
             meta = {**meta, "layout": info["layout"], "bones": info.get("bones", []),
                     "img_shape": frame["rgb"].shape[1:3], "image_size": frame["rgb"].shape[2:0:-1]}
