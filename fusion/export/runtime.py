@@ -7,6 +7,7 @@ export-time parity check use one code path whatever the file is.
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,7 +66,9 @@ def _onnx_runner(path: Path) -> Callable[..., torch.Tensor]:
 
 
 def _torch_runner(path: Path, fmt: str) -> Callable[..., torch.Tensor]:
-    module = torch.export.load(str(path)).module() if fmt == "exported-program" else torch.jit.load(str(path))
+    with warnings.catch_warnings():  # torch.jit is deprecated upstream; the format is still asked for
+        warnings.simplefilter("ignore", FutureWarning)
+        module = torch.export.load(str(path)).module() if fmt == "exported-program" else torch.jit.load(str(path))
 
     def run(*tensors: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():

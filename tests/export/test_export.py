@@ -124,7 +124,7 @@ def test_cli_exports_a_trained_run(tmp_path):
     run = tmp_path / "run"
     env = {**__import__("os").environ, "OMP_NUM_THREADS": "1"}
     train = [sys.executable, "-m", "fusion", "train", str(ROOT / "recipes/synthact/quickstart.yaml"), "--out", str(run),
-             *TINY, "train.epochs=1"]
+             *TINY, "train.epochs=2"]
     subprocess.run(train, check=True, capture_output=True, env=env, cwd=tmp_path)
     done = subprocess.run([sys.executable, "-m", "fusion", "export", str(run), "--format", "torchscript",
                            "--dynamic-frames"], capture_output=True, text=True, env=env, cwd=tmp_path)
