@@ -174,3 +174,23 @@ def test_unreadable_input_names_the_file(ntu_run, tmp_path, capsys):
     assert main(["predict", str(run), str(odd), "--trust-plugins"]) == 2
     err = capsys.readouterr().err
     assert "notes.xyz" in err and "no input format" in err
+
+
+def test_multi_clip_recipe_averages_the_same_clips_as_eval(ntu_run, tmp_path, capsys):
+    """eval.clips: 3 with a random test sampler: predict on the test files (in eval's order) gives eval's average."""
+    _, folder = ntu_run
+    sampler = {"name": "skeleton.uniform_sample", "args": {"frames": 6, "random": True}}
+    data = {"dataset": {"name": "ntu", "args": {"skeleton_dir": str(folder), "benchmark": None, "missing": "none",
+                                                "modalities": ["skeleton"]}},
+            "modalities": ["skeleton"], "num_workers": 0,
+            "transforms": {"train": [sampler], "test": [sampler]}}
+    run = _train(tmp_path, data, 25, "clips_toy")
+    recipe = yaml.safe_load((run / "recipe.yaml").read_text())
+    recipe["eval"]["clips"] = 3
+    (run / "recipe.yaml").write_text(yaml.safe_dump(recipe))
+    scores, _ = _eval_scores(run, capsys)  # averaged probabilities for clips > 1
+    inputs = [folder / f"{NAMES[4 + k]}.skeleton" for k in range(2)]
+    got = np.array([r["probabilities"] for r in _predict(run, inputs, tmp_path / "out")["predictions"]])
+    np.testing.assert_allclose(got, scores, atol=1e-5)
+    one = np.array([r["probabilities"] for r in _predict(run, inputs, tmp_path / "one", "--clips", "1")["predictions"]])
+    assert not np.allclose(one, got, atol=1e-6)  # the clips differ: averaging them is not a no-op
