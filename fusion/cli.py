@@ -136,10 +136,12 @@ def cmd_convert(args) -> int:
     """``fusion convert FORMAT SOURCE --recipe R --out W.safetensors``: an official checkpoint as Fusion weights."""
     from fusion.convert import convert_file
 
-    report = convert_file(args.format, args.source, args.recipe, args.out, args.overrides)
+    report = convert_file(args.format, args.source, args.recipe, args.out, args.overrides, args.run)
     for line in report.lines():
         print(line)
     print(f"wrote {args.out}; use it with model.init.checkpoint={args.out}")
+    if args.run:
+        print(f"wrote run {args.run}; evaluate it with: fusion eval {args.run}")
     return 0
 
 
@@ -211,6 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("overrides", nargs="*", help="recipe overrides, key.sub=value")
     p.add_argument("--recipe", required=True, help="the recipe whose model receives the weights")
     p.add_argument("--out", required=True, help="output .safetensors file")
+    p.add_argument("--run", help="also write this new folder as an evaluable run (fusion eval RUN)")
     p.set_defaults(func=cmd_convert)
 
     p = sub.add_parser("plugin", help="plugin authoring")

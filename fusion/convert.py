@@ -74,8 +74,8 @@ def convert_into(module: nn.Module, format_name: str, source: str | Path,
     return weights, ConversionReport(format_name, str(source), len(weights), unused, unfilled)
 
 
-def build_target(recipe_path: str | Path, overrides: Iterable[str] = ()) -> tuple[nn.Module, Registry]:
-    """The module a run of ``recipe_path`` trains (model + objective), untrained, and its registry.
+def build_target(recipe_path: str | Path, overrides: Iterable[str] = ()) -> tuple[nn.Module, Registry, dict]:
+    """The module a run of ``recipe_path`` trains (model + objective), untrained, its registry and the recipe.
 
     The recipe's own ``model.init`` is ignored (its earlier stage need not exist). The class count
     is the recipe's ``model.num_classes``, else the training set's.
@@ -93,19 +93,49 @@ def build_target(recipe_path: str | Path, overrides: Iterable[str] = ()) -> tupl
         if num_classes is None:
             raise RecipeError(f"{recipe_path}: model.num_classes is not set and the dataset does not say how many "
                               "classes it has; add model.num_classes=N to the command")
-    return build_train_module(recipe, registry, int(num_classes)), registry
+    recipe["model"]["num_classes"] = int(num_classes)
+    return build_train_module(recipe, registry, int(num_classes)), registry, recipe
 
 
 def convert_file(format_name: str, source: str | Path, recipe_path: str | Path, out: str | Path,
-                 overrides: Iterable[str] = ()) -> ConversionReport:
-    """``fusion convert``: convert ``source`` for the model of ``recipe_path`` and write ``out`` (safetensors)."""
+                 overrides: Iterable[str] = (), run_dir: str | Path | None = None) -> ConversionReport:
+    """``fusion convert``: convert ``source`` for the model of ``recipe_path`` and write ``out`` (safetensors).
+
+    With ``run_dir`` the weights also become an evaluable run (``recipe.yaml`` and a complete ``last``
+    checkpoint), so ``fusion eval RUN_DIR`` measures the official weights with the recipe's test pipeline.
+    """
     from safetensors.torch import save_file
 
-    module, registry = build_target(recipe_path, overrides)
-    weights, report = convert_into(module, format_name, source, registry)
     out = Path(out)
     if out.suffix != ".safetensors":
         raise RecipeError(f"--out {out}: the converted weights are written as safetensors; name the file *.safetensors")
+    module, registry, recipe = build_target(recipe_path, overrides)
+    weights, report = convert_into(module, format_name, source, registry)
     out.parent.mkdir(parents=True, exist_ok=True)
-    save_file(weights, str(out), metadata={"format": format_name, "source": Path(source).name})
+    metadata = {"format": format_name, "source": Path(source).name}
+    save_file(weights, str(out), metadata=metadata)
+    if run_dir is not None:
+        _write_run(Path(run_dir), recipe, weights, metadata, report)
     return report
+
+
+def _write_run(run_dir: Path, recipe: dict, weights: dict[str, torch.Tensor], metadata: dict,
+               report: ConversionReport) -> None:
+    import json
+
+    from safetensors.torch import save_file
+
+    from fusion.recipe import dump_recipe
+    from fusion.train import checkpoint as ckpt
+
+    if run_dir.exists() and any(run_dir.iterdir()):
+        raise RecipeError(f"--run {run_dir}: the folder is not empty; name a new run directory")
+    if report.unfilled:
+        raise ContractError(f"--run {run_dir}: the checkpoint leaves {len(report.unfilled)} model tensors unfilled "
+                            f"(first {report.unfilled[0]}), so it cannot be evaluated with this recipe")
+    last = ckpt.checkpoint_dir(run_dir, "last")
+    last.mkdir(parents=True)
+    save_file(weights, str(last / "model.safetensors"), metadata=metadata)
+    (last / ckpt.STATE_FILE).write_text(json.dumps({"epoch": 0, "converted_from": metadata}, indent=1))
+    (last / ckpt.MARKER).write_text("ok\n")
+    dump_recipe(recipe, run_dir / "recipe.yaml")
