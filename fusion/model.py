@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from fusion.errors import ContractError, RecipeError
-from fusion.recipe import check_args
+from fusion.construct import BuildContext, build_spec, create_head, create_mixer
+from fusion.errors import ContractError
 from fusion.registry import Registry
 from fusion.types import EVERY_MODALITY, FEATURE_FIELDS, EncoderSpec, Features, MixerSpec, ModelOutput
 
@@ -60,16 +60,6 @@ class FusionModel(nn.Module):
         return ModelOutput(logits=logits, fused=mixed.fused, features=features, aux=aux)
 
 
-def _build(registry: Registry, kind: str, block: dict, key: str, *positional, **framework_kwargs):
-    spec = registry.get(kind, block["name"])
-    args = dict(block.get("args") or {})
-    check_args(f"{key}.args", spec.factory, args)
-    clash = set(args) & set(framework_kwargs)
-    if clash:
-        raise RecipeError(f"{key}.args: {', '.join(sorted(clash))} is set by the framework, remove it from the recipe")
-    return spec, spec.factory(*positional, **framework_kwargs, **args)
-
-
 def check_mixer_needs(
     mixer: MixerSpec, roles: dict[str, str], encoders: dict[str, EncoderSpec], registry: Registry
 ) -> None:
@@ -101,7 +91,7 @@ def build_model(recipe: dict, registry: Registry, num_classes: int) -> FusionMod
     encoder_specs: dict[str, EncoderSpec] = {}
     encoders: dict[str, nn.Module] = {}
     for modality, block in model_cfg["encoders"].items():
-        spec, encoder = _build(registry, "encoder", block, f"model.encoders.{modality}")
+        spec, encoder = build_spec("encoder", block, BuildContext(registry, f"model.encoders.{modality}"))
         if spec.modality and spec.modality != modality:
             raise ContractError(
                 f"model.encoders.{modality}: encoder {spec.name!r} is for modality {spec.modality!r}, not {modality!r}"
@@ -114,10 +104,10 @@ def build_model(recipe: dict, registry: Registry, num_classes: int) -> FusionMod
     mixer_spec = registry.get("mixer", mixer_block["name"])
     check_mixer_needs(mixer_spec, roles, encoder_specs, registry)
     dims = {m: int(e.out_dim) for m, e in encoders.items()}
-    _, mixer = _build(registry, "mixer", mixer_block, "model.mixer", dims=dims, num_classes=num_classes, roles=roles)
+    mixer = create_mixer(mixer_block, BuildContext(registry, "model.mixer"), dims, num_classes, roles)
     head = None
     if model_cfg["head"] is not None and getattr(mixer, "out_dim", None):
-        _, head = _build(registry, "head", model_cfg["head"], "model.head", int(mixer.out_dim), num_classes)
+        head = create_head(model_cfg["head"], BuildContext(registry, "model.head"), int(mixer.out_dim), num_classes)
     return FusionModel(encoders, mixer, head)
 
 

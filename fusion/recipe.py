@@ -287,10 +287,10 @@ def _unknown_key_message(path: str, key: str, allowed: dict) -> str:
 
 
 def check_component(key: str, block: Any, kind: str, registry: Registry | None, skip: int = 0) -> None:
-    """Check ``{name, args}``: the name is registered and every arg is a parameter of its factory.
+    """Check ``{name, args}``: the name is registered and every arg is a parameter of its factory, of its type.
 
-    ``skip`` is the number of leading positional factory parameters the framework fills itself
-    (e.g. a head's ``in_dim, num_classes``), which a recipe may not set.
+    Arguments the spec declares as nested component blocks (``ComponentSpec.nested``) are checked the
+    same way, recursively, with the full key path in errors. ``skip`` is unused (kept for callers).
     """
     if not isinstance(block, dict) or "name" not in block:
         raise RecipeError(f"{key}: expected a mapping with 'name' (and optional 'args'), got {block!r}")
@@ -304,21 +304,76 @@ def check_component(key: str, block: Any, kind: str, registry: Registry | None, 
         return
     if block["name"] not in registry.specs[kind]:
         raise RecipeError(f"{key}.name: " + unknown_name_message(kind, block["name"], registry.names(kind)))
-    check_args(f"{key}.args", registry.get(kind, block["name"]).factory, args)
+    spec = registry.get(kind, block["name"])
+    check_args(f"{key}.args", spec.factory, args, spec=spec, registry=registry)
 
 
-def check_args(key: str, factory, args: dict) -> None:
-    """Every key in ``args`` must be a keyword parameter of ``factory`` (unless it takes ``**kwargs``)."""
+#: Parameters the framework fills when it builds a component; a recipe may not set them.
+FRAMEWORK_PARAMS = {"ctx"}
+
+
+def check_args(key: str, factory, args: dict, spec=None, registry: Registry | None = None) -> None:
+    """Every key in ``args`` is a keyword parameter of ``factory`` and its value fits the annotation.
+
+    ``spec.nested`` names the arguments that are component blocks; with a ``registry`` they are checked
+    recursively (:func:`check_nested`), otherwise only their shape is left to the build.
+    """
+    from fusion.argtypes import check_type, hints
+
     try:
         params = inspect.signature(factory).parameters
     except (TypeError, ValueError):
         return
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        return
-    accepted = {n for n, p in params.items() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    open_kwargs = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    accepted = {n for n, p in params.items() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)} - FRAMEWORK_PARAMS
     for name in args:
-        if name not in accepted:
+        if name in FRAMEWORK_PARAMS:
+            raise RecipeError(f"{key}.{name}: is set by the framework, remove it from the recipe")
+        if name not in accepted and not open_kwargs:
             raise RecipeError(_unknown_key_message(f"{key}.{name}", name, dict.fromkeys(accepted)))
+    nested = dict(getattr(spec, "nested", None) or {})
+    inner_args = {d.partition("@")[2] for d in nested.values()} - {""}  # checked with their component
+    annotations = hints(factory)
+    for name, value in args.items():
+        if name in inner_args and registry is not None:
+            continue
+        if name in nested:
+            if registry is not None:
+                check_nested(f"{key}.{name}", value, nested[name], args, registry)
+            continue
+        if name in annotations and name in params:
+            check_type(f"{key}.{name}", value, annotations[name])
+
+
+def check_nested(key: str, value: Any, declared: str, args: dict, registry: Registry) -> None:
+    """Check a nested component argument declared as ``kind`` (a block), ``kind[]`` (a list of blocks),
+    ``kind[][]`` (a list of lists of blocks) or ``kind@other`` (a registry name whose args are in ``other``)."""
+    kind, _, args_key = declared.partition("@")
+    depth = kind.count("[]")
+    kind = kind.replace("[]", "")
+    if args_key:
+        if value is None:
+            return
+        if not isinstance(value, str):
+            raise RecipeError(f"{key}: expected a registered {kind} name, got {type(value).__name__} {value!r}")
+        if value not in registry.specs[kind]:
+            raise RecipeError(f"{key}: " + unknown_name_message(kind, value, registry.names(kind)))
+        inner, inner_key = args.get(args_key) or {}, f"{key.rsplit('.', 1)[0]}.{args_key}"
+        if not isinstance(inner, dict):
+            raise RecipeError(f"{inner_key}: expected a mapping, got {type(inner).__name__} {inner!r}")
+        spec = registry.get(kind, value)
+        check_args(inner_key, spec.factory, inner, spec=spec, registry=registry)
+        return
+    if value is None:
+        return
+    if depth == 0:
+        check_component(key, value, kind, registry)
+        return
+    if not isinstance(value, (list, tuple)):
+        raise RecipeError(f"{key}: expected a list of {kind} blocks {{name, args}}, got {type(value).__name__} {value!r}")
+    inner = kind + "[]" * (depth - 1)
+    for i, item in enumerate(value):
+        check_nested(f"{key}[{i}]", item, inner, args, registry)
 
 
 def validate(recipe: dict, registry: Registry | None = None) -> None:
@@ -336,10 +391,6 @@ def validate(recipe: dict, registry: Registry | None = None) -> None:
             check_component(f"data.transforms.{phase}[{i}]", block, "transform", registry)
     if recipe["data"]["dataset"] is None:
         raise RecipeError("data.dataset: every recipe needs a dataset, e.g. {name: synthact}")
-    key, block = "data.dataset", recipe["data"]["dataset"]
-    while isinstance((block.get("args") or {}).get("dataset"), dict):  # wrappers: repeat, long_tailed, subsets
-        key, block = f"{key}.args.dataset", block["args"]["dataset"]
-        check_component(key, block, "dataset", registry)
     if not recipe["model"]["encoders"]:
         raise RecipeError("model.encoders: name at least one encoder, e.g. {skeleton: {name: stgcn}}")
     from fusion.train.init import check_init

@@ -3,24 +3,22 @@ wrapped block and viewing it through a list of indices."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
 from torch.utils.data import Dataset
 
+from fusion.construct import BuildContext, create_dataset
 from fusion.errors import RecipeError
 
 
-def build_wrapped(wrapper: str, dataset: dict | None, split: str, plugins: Sequence[str] = ()):
-    """The wrapped ``{name, args}`` block built for ``split`` (its arguments checked like any recipe block);
-    ``plugins`` are the recipe's ``plugins:`` when the wrapped dataset comes from one of them."""
-    from fusion.model import _build
-    from fusion.registry import get_registry
-
+def build_wrapped(wrapper: str, dataset: dict | None, split: str, ctx: BuildContext | None):
+    """The wrapped ``{name, args}`` block built for ``split`` with the recipe's registry (``ctx``), so a
+    dataset from the recipe's ``plugins:`` can be wrapped; its arguments are checked like any block's."""
+    if ctx is None:
+        raise RecipeError(f"{wrapper}: build it with fusion.construct.build, which passes the recipe's registry as ctx")
     if not isinstance(dataset, dict) or "name" not in dataset:
-        raise RecipeError(f"data.dataset.args.dataset: {wrapper} needs the wrapped dataset block {{name, args}}")
-    _, base = _build(get_registry(tuple(plugins)), "dataset", dataset, "data.dataset.args.dataset", split=split)
-    return base
+        raise RecipeError(f"{ctx.key or 'data.dataset.args'}.dataset: {wrapper} needs the wrapped dataset block "
+                          "{name, args}")
+    return create_dataset(dataset, ctx.at("dataset"), split)
 
 
 def dataset_labels(dataset) -> np.ndarray:

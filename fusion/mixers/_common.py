@@ -1,9 +1,8 @@
-"""Small pieces shared by the multimodal mixers: time alignment, masking, sub-networks from the registry."""
+"""Small pieces shared by the multimodal mixers: time alignment, masking, feature-shape checks."""
 
 from __future__ import annotations
 
 import torch
-from torch import nn
 
 from fusion.errors import ContractError, RecipeError
 
@@ -73,21 +72,3 @@ def masked_mean(x: torch.Tensor, weights: torch.Tensor, dim: int) -> torch.Tenso
     """Mean of ``x`` over ``dim`` weighted by ``weights`` (broadcastable, 0/1); zero where all weights are 0."""
     weights = weights.to(x.dtype)
     return (x * weights).sum(dim) / weights.sum(dim).clamp_min(1e-6)
-
-
-def build_registered_encoder(name: str, args: dict | None = None, **fixed) -> nn.Module:
-    """An encoder a mixer runs itself (e.g. EPAM-Net's pose stream), built by its registry name.
-
-    Going through the registry keeps the core free of imports from modality plugins. ``fixed``
-    arguments are set by the mixer (e.g. ``in_channels``) and may not be repeated in ``args``.
-    """
-    from fusion.recipe import check_args
-    from fusion.registry import get_registry
-
-    spec = get_registry().get("encoder", name)
-    args = dict(args or {})
-    clash = set(args) & set(fixed)
-    if clash:
-        raise ContractError(f"encoder {name!r}: {', '.join(sorted(clash))} is set by the mixer, remove it from its args")
-    check_args(f"encoder {name!r} args", spec.factory, args)
-    return spec.factory(**fixed, **args)

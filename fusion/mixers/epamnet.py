@@ -5,7 +5,7 @@ Follows the official code (``ahmed-nady/Multimodal-Action-Recognition`` @ 32267f
 * **RGB stream**: any encoder giving ``volume (B, C_r, T_r, h, w)`` for the ``video`` role; the paper's
   is ``xshiftnet_rgb`` (432 channels, 16 frames, 7 x 7 for 224 x 224 input).
 * **Pose stream**: keypoint heatmaps (Gaussian sigma 0.6 on 56 x 56, amplitude = score, max over
-  persons, rendered from ``pose2d`` on the fly by :mod:`fusion.mixers.heatmaps`) through the pose
+  persons, rendered from ``pose2d`` on the fly by :mod:`fusion_plugins.skeleton.heatmaps`) through the pose
   X-ShiftNet (``xshiftnet_pose``, 216 channels at stride 8) give ``f_s (B, 216, T_p, h, w)``. By default
   that is the ``pose`` role's encoder, ``pose_heatmap_net``, whose volume is ``f_s``; with the
   parameter-free ``pose_heatmaps`` encoder instead, set ``pose_encoder: xshiftnet_pose`` and the mixer
@@ -29,7 +29,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from fusion.errors import ContractError
-from fusion.mixers._common import align_time, build_registered_encoder, row_mask, temporal_indices
+from fusion.construct import BuildContext, create_encoder
+from fusion.mixers._common import align_time, row_mask, temporal_indices
 from fusion.types import MixerOutput, MixerSpec, ObjectiveSpec
 
 
@@ -100,11 +101,13 @@ class EPAMNet(nn.Module):
         temporal_kernel: int = 7,
         resize_attention: bool = False,
         time_align: str = "start",
+        ctx: BuildContext | None = None,
     ):
         super().__init__()
         self.video, self.pose = roles.get("video", "video"), roles.get("pose", "pose")
         self.pose_stream = (
-            build_registered_encoder(pose_encoder, pose_args, in_channels=dims[self.pose]) if pose_encoder else None
+            create_encoder({"name": pose_encoder, "args": pose_args}, ctx.at("pose_encoder"), in_channels=dims[self.pose])
+            if pose_encoder else None
         )
         pose_dim = int(self.pose_stream.out_dim) if self.pose_stream is not None else dims[self.pose]
         self.attention = SpatialTemporalAttention(spatial_kernel, temporal_kernel)
@@ -187,6 +190,7 @@ class BranchCrossEntropy(nn.Module):
 SPEC = MixerSpec(
     name="epamnet",
     factory=EPAMNet,
+    nested={"pose_encoder": "encoder@pose_args"},
     needs={"video": frozenset({"volume"}), "pose": frozenset({"volume"})},
     doc="EPAM-Net: pose X-ShiftNet on heatmaps, spatial-temporal attention on the RGB volume, summed two-head logits.",
 )

@@ -10,7 +10,8 @@ from torch.utils.data import DataLoader
 
 from fusion.data import Collator, EpochSampler, RecipeDataset
 from fusion.errors import ContractError, RecipeError
-from fusion.model import FusionModel, _build, build_model
+from fusion.construct import BuildContext, create_dataset, create_objective, create_transform
+from fusion.model import FusionModel, build_model
 from fusion.registry import Registry, get_registry
 
 
@@ -47,13 +48,12 @@ def modalities_of(recipe: dict) -> list[str]:
 
 def build_base_dataset(recipe: dict, registry: Registry, split: str):
     block = recipe["data"]["dataset"]
-    _, dataset = _build(registry, "dataset", block, "data.dataset", split=split)
-    return dataset
+    return create_dataset(block, BuildContext(registry, "data.dataset"), split)
 
 
 def build_transforms(recipe: dict, registry: Registry, phase: str) -> list:
     return [
-        _build(registry, "transform", block, f"data.transforms.{phase}[{i}]")[1]
+        create_transform(block, BuildContext(registry, f"data.transforms.{phase}[{i}]"))
         for i, block in enumerate(recipe["data"]["transforms"][phase])
     ]
 
@@ -130,7 +130,7 @@ def build_train_module(recipe: dict, registry: Registry, num_classes: int) -> Tr
     from fusion.train.init import apply_freeze, apply_init
 
     model = build_model(recipe, registry, num_classes)
-    _, objective = _build(registry, "objective", recipe["objective"], "objective")
+    objective = create_objective(recipe["objective"], BuildContext(registry, "objective"))
     module = TrainModule(model, objective)
     init = recipe["model"].get("init")
     for spec in init if isinstance(init, list) else [init] if init else []:  # a list: several earlier runs

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from fusion.errors import ContractError
-from fusion.mixers._common import build_registered_encoder
+from fusion.construct import BuildContext, create_encoder
 from fusion.types import EncoderSpec, Features
 
 
@@ -127,10 +127,11 @@ class PoseHeatmapNet(nn.Module):
         sigma: float = 0.6,
         use_score: bool = True,
         window: float = 3.0,
+        ctx: BuildContext | None = None,
     ):
         super().__init__()
         self.heatmaps = PoseHeatmaps(num_joints, size, image_size, sigma, use_score, window)
-        self.backbone = build_registered_encoder(backbone, backbone_args, in_channels=num_joints)
+        self.backbone = create_encoder({"name": backbone, "args": backbone_args}, ctx.at("backbone"), in_channels=num_joints)
         self.out_dim = int(self.backbone.out_dim)
 
     def forward(self, keypoints: torch.Tensor) -> Features:
@@ -148,6 +149,7 @@ SPEC = EncoderSpec(
 NET_SPEC = EncoderSpec(
     name="pose_heatmap_net",
     factory=PoseHeatmapNet,
+    nested={"backbone": "encoder@backbone_args"},
     modality="pose2d",
     provides=frozenset({"volume", "frames", "pooled"}),
     doc="pose2d keypoints -> joint heatmaps -> a video backbone (EPAM-Net: xshiftnet_pose, 216-d at stride 8).",

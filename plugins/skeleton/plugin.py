@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fusion.hookspecs import hookimpl
 from fusion.types import EncoderSpec
-from fusion_plugins.skeleton import compact, modality, normalize3d, paired_flip, transforms
+from fusion_plugins.skeleton import compact, heatmaps, keypoints, modality, normalize3d, paired_flip, transforms
 from fusion_plugins.skeleton.ctrgcn import ctrgcn
 from fusion_plugins.skeleton.stgcn import stgcn
 from fusion_plugins.skeleton.stgcnpp import stgcnpp
@@ -29,6 +29,7 @@ def fusion_add_encoders():
         spec("stgcnpp", stgcnpp, "ST-GCN++ (pyskl): learnable A, GCN residual, 6-branch multi-scale TCN."),
         spec("skeleton_transformer", skeleton_transformer,
              "MAMP skeleton transformer: ViT over joint x 4-frame tokens; token API for masked pretext tasks."),
+        heatmaps.SPEC, heatmaps.NET_SPEC, keypoints.SPEC,  # pose2d inputs of the video-pose mixers
     ]
 
 

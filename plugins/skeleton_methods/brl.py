@@ -32,6 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from fusion.construct import BuildContext
 from fusion.data.wrapped import IndexedView, build_wrapped, dataset_labels
 from fusion.errors import RecipeError
 from fusion.types import DatasetSpec, ObjectiveSpec, TransformSpec
@@ -91,8 +92,9 @@ class LongTailed(IndexedView):
     """
 
     def __init__(self, split: str = "train", dataset: dict | None = None, rho: float = 100.0, n_max: int | None = None,
-                 seed: int = 0, splits: Sequence[str] = ("train",), class_order: str | Sequence[int] | None = None):
-        base = build_wrapped("long_tailed", dataset, split)
+                 seed: int = 0, splits: Sequence[str] = ("train",), class_order: str | Sequence[int] | None = None,
+                 ctx: BuildContext | None = None):
+        base = build_wrapped("long_tailed", dataset, split, ctx)
         num_classes = int(base.num_classes)
         labels = dataset_labels(base)
         if split in splits:
@@ -306,5 +308,5 @@ TRANSFORMS = [TransformSpec(name=t.name, factory=t, modality="skeleton", doc=(t.
               for t in (BRLStream, TemporalReverse)]
 OBJECTIVE = ObjectiveSpec(name="brl", factory=BRLObjective,
                           doc="BRL: rebalanced partial mixup + detached action-aware class-balanced CE.")
-DATASET = DatasetSpec(name="long_tailed", factory=LongTailed, modalities=(),
+DATASET = DatasetSpec(name="long_tailed", factory=LongTailed, nested={"dataset": "dataset"}, modalities=(),
                       doc="Exponential long-tailed cut (imbalance ratio rho) of another dataset's training split.")

@@ -38,8 +38,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from fusion.construct import BuildContext
 from fusion.errors import DataError, RecipeError
-from fusion.recipe import check_args
 from fusion.types import TransformSpec
 from fusion_plugins.skeleton.transforms import Flip, SkeletonTransform
 
@@ -269,22 +269,11 @@ class JointLinearCorrupt(RandomApply):
 # ---------------------------------------------------------------------------------------- composition
 
 
-def build_transform(block: dict, key: str):
-    """A registered transform from a recipe block ``{name, args}`` (used by the composite transforms)."""
-    from fusion.registry import get_registry
-
-    if not isinstance(block, dict) or "name" not in block:
-        raise RecipeError(f"{key}: expected a transform block {{name: ..., args: {{...}}}}, got {block!r}")
-    spec = get_registry().get("transform", block["name"])
-    args = dict(block.get("args") or {})
-    check_args(f"{key}.args", spec.factory, args)
-    return spec.factory(**args)
-
-
-def _pipeline(blocks, key: str) -> list:
-    if not isinstance(blocks, (list, tuple)):
-        raise RecipeError(f"{key}: expected a list of transform blocks, got {blocks!r}")
-    return [build_transform(b, f"{key}[{i}]") for i, b in enumerate(blocks)]
+def _pipeline(ctx: BuildContext | None, blocks, key: str) -> list:
+    """A list of registered transforms from recipe blocks, built with the recipe's registry (``ctx``)."""
+    if ctx is None:
+        raise RecipeError(f"{key}: build composite transforms with fusion.construct.build, which passes ctx")
+    return ctx.build_list("transform", blocks, key)
 
 
 def _run(pipeline, sample: dict, rng: np.random.Generator) -> dict:
@@ -302,10 +291,11 @@ class OneOf:
 
     name = "ssl.one_of"
 
-    def __init__(self, choices: Sequence[Sequence[dict]] = (), p: Sequence[float] | None = None):
+    def __init__(self, choices: Sequence[Sequence[dict]] = (), p: Sequence[float] | None = None,
+                 ctx: BuildContext | None = None):
         if not choices:
             raise RecipeError(f"{self.name}: give at least one choice (a list of transform blocks)")
-        self.choices = [_pipeline(c, f"{self.name}.choices[{i}]") for i, c in enumerate(choices)]
+        self.choices = [_pipeline(ctx, c, f"choices[{i}]") for i, c in enumerate(choices)]
         p = np.full(len(choices), 1 / len(choices)) if p is None else np.asarray(p, dtype=np.float64)
         if p.shape != (len(choices),) or np.any(p < 0) or not np.isclose(p.sum(), 1.0):
             raise RecipeError(f"{self.name}: p must give one probability per choice, summing to 1; got {list(p)}")
@@ -326,10 +316,11 @@ class Views:
 
     name = "ssl.views"
 
-    def __init__(self, views: Sequence[Sequence[dict]] = ((), ()), growing: bool = False, key: str = "skeleton"):
+    def __init__(self, views: Sequence[Sequence[dict]] = ((), ()), growing: bool = False, key: str = "skeleton",
+                 ctx: BuildContext | None = None):
         if len(views) < 1:
             raise RecipeError(f"{self.name}: give at least one view (a list of transform blocks)")
-        sets = [_pipeline(v, f"{self.name}.views[{i}]") for i, v in enumerate(views)]
+        sets = [_pipeline(ctx, v, f"views[{i}]") for i, v in enumerate(views)]
         self.pipelines = [sum(sets[: b + 1], []) for b in range(len(sets))] if growing else sets
         self.key = key
 
@@ -353,7 +344,11 @@ class Views:
 _AUGMENTATIONS = (Shear, RotateMainAxis, TemporalReflectCrop, LRFlip, GaussNoise, GaussBlurTime, AxisMask, TimeFlip,
                   JointZero, JointLinearCorrupt, OneOf, Views)
 
+#: The composite transforms' arguments that are lists of lists of transform blocks (checked at recipe load).
+_NESTED = {OneOf: {"choices": "transform[][]"}, Views: {"views": "transform[][]"}}
+
 SPECS = [
-    TransformSpec(name=t.name, factory=t, modality="skeleton", doc=(t.__doc__ or "").strip().splitlines()[0])
+    TransformSpec(name=t.name, factory=t, modality="skeleton", doc=(t.__doc__ or "").strip().splitlines()[0],
+                  nested=_NESTED.get(t, {}))
     for t in _AUGMENTATIONS
 ]

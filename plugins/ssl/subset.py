@@ -9,19 +9,19 @@ from __future__ import annotations
 
 import numpy as np
 
+from fusion.construct import BuildContext
 from fusion.data.wrapped import IndexedView, build_wrapped, dataset_labels
 from fusion.types import DatasetSpec
 
 
 def labelled_subset_dataset(split: str, dataset: dict | None = None, fraction: float = 1.0, balanced: bool = False,
                             seed: int = 0, subset_split: str = "train", exclude_classes: list[int] | None = None,
-                            plugins: list[str] = ()):
+                            ctx: BuildContext | None = None):
     """Args: ``dataset`` (the wrapped block ``{name, args}``), ``fraction``, ``balanced``, ``seed``,
-    ``subset_split`` (the split that is reduced), ``exclude_classes`` (dropped from that split) and
-    ``plugins`` (the recipe's ``plugins:``, when the wrapped dataset comes from one of them)."""
+    ``subset_split`` (the split that is reduced) and ``exclude_classes`` (dropped from that split)."""
     from fusion.train.protocols import labelled_subset
 
-    base = build_wrapped("labelled_subset", dataset, split, plugins)
+    base = build_wrapped("labelled_subset", dataset, split, ctx)
     if split != subset_split:
         return base
     labels = dataset_labels(base)
@@ -33,5 +33,5 @@ def labelled_subset_dataset(split: str, dataset: dict | None = None, fraction: f
     return IndexedView(base, keep)
 
 
-SPEC = DatasetSpec(name="labelled_subset", factory=labelled_subset_dataset,
+SPEC = DatasetSpec(name="labelled_subset", factory=labelled_subset_dataset, nested={"dataset": "dataset"},
                    doc="A labelled fraction (random or class-balanced) or class subset of another dataset's split.")

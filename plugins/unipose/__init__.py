@@ -7,13 +7,13 @@
 - :mod:`.recognise`: mixer ``unipose_recognise``, lifted skeletons classified by any skeleton encoder.
 - :mod:`.fusion`: mixer ``unipose_fusion`` (proposed), lifted-skeleton stream + point-cloud stream, concatenated.
 - :mod:`.detections`: cross-modality input, per-point 2D-detection heat (transform in :mod:`.plugin`).
-- ``python -m fusion.mixers.unipose.evaluate RUN_DIR``: pose metrics of a trained run.
+- ``python -m fusion_plugins.unipose.evaluate RUN_DIR``: pose metrics of a trained run.
 
 The point-cloud branch follows C3P (the authors' predecessor, public code); the A2J heads follow A2J;
 how UniPose couples them (pseudo-labels, depth references) is proposed where the paper is silent.
 """
 
-from fusion.mixers.unipose import fusion, image_lifter, objective, pointcloud, recognise
+from fusion_plugins.unipose import fusion, image_lifter, objective, pointcloud, recognise
 
 ENCODERS = [pointcloud.SPEC, *image_lifter.SPECS]
 MIXERS = [recognise.SPEC, fusion.SPEC]

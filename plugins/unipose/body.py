@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import torch
 
 from fusion.errors import RecipeError
-from fusion.mixers.unipose.geometry import joint_names_to_indices
-from fusion.mixers.unipose.losses import DEFAULT_BONE_PRIOR, LIMB_NAMES, LIMBS
+from fusion_plugins.unipose.geometry import joint_names_to_indices
+from fusion_plugins.unipose.losses import DEFAULT_BONE_PRIOR, LIMB_NAMES, LIMBS
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ network then sees which points lie on which joint's ray, and the voting can star
 
 The transform ``unipose.detection_heat`` appends the channels to ``pointcloud (T, N, 3 + F)`` from the
 sample's ``pose2d (M, T, V, 3)`` and ``meta['intrinsics']``; register it with ``plugins:
-[fusion.mixers.unipose.plugin]`` in the recipe.
+[fusion_plugins.unipose.plugin]`` in the recipe.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from fusion.errors import ContractError, RecipeError
-from fusion.mixers.unipose.geometry import INTRINSIC_KEYS
+from fusion_plugins.unipose.geometry import INTRINSIC_KEYS
 from fusion.types import TransformSpec
 
 

@@ -1,4 +1,4 @@
-"""``python -m fusion.mixers.unipose.evaluate RUN_DIR``: pose metrics of a trained UniPose run.
+"""``python -m fusion_plugins.unipose.evaluate RUN_DIR``: pose metrics of a trained UniPose run.
 
 ``fusion eval`` reports classification; a pose run is judged by MPJPE and accuracy within 10 cm
 against the dataset's ground truth (``meta['skeleton_gt']``). This rebuilds the run's model from its
@@ -17,9 +17,9 @@ from pathlib import Path
 import torch
 
 from fusion.errors import FusionError
-from fusion.mixers.unipose import inputs
-from fusion.mixers.unipose.metrics import joint_errors, naive_lift
-from fusion.mixers.unipose.objective import lifted_joints
+from fusion_plugins.unipose import inputs
+from fusion_plugins.unipose.metrics import joint_errors, naive_lift
+from fusion_plugins.unipose.objective import lifted_joints
 
 
 @torch.no_grad()
@@ -76,7 +76,7 @@ def evaluate_pose(run_dir: Path, which: str = "last", overrides=()) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m fusion.mixers.unipose.evaluate", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m fusion_plugins.unipose.evaluate", description=__doc__.splitlines()[0])
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("--checkpoint", default="last", choices=["last", "best"])
     parser.add_argument("overrides", nargs="*", help="recipe overrides key=value (e.g. eval.batch_size=8)")

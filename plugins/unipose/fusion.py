@@ -16,9 +16,9 @@ import torch
 from torch import nn
 
 from fusion.errors import RecipeError
-from fusion.mixers._common import build_registered_encoder
+from fusion.construct import BuildContext, create_encoder
 from fusion.mixers.concat import ConcatMixer
-from fusion.mixers.unipose.recognise import LiftThenRecognise
+from fusion_plugins.unipose.recognise import LiftThenRecognise
 from fusion.types import Features, MixerOutput, MixerSpec
 
 STREAMS = ("lifted", "cloud")
@@ -50,7 +50,7 @@ class UniPoseFusion(nn.Module):
     def __init__(self, dims: dict[str, int], num_classes: int, roles: dict, recogniser: dict | None = None,
                  cloud: dict | None = None, cloud_frames: int = 4, cloud_points: int = 128,
                  streams: list[str] | tuple[str, ...] = STREAMS, projection: int = 256, dropout: float = 0.2,
-                 layout: str = "ntu25", detach: bool = True):
+                 layout: str = "ntu25", detach: bool = True, ctx: BuildContext | None = None):
         super().__init__()
         self.streams = tuple(streams)
         if not self.streams or any(s not in STREAMS for s in self.streams):
@@ -59,11 +59,11 @@ class UniPoseFusion(nn.Module):
         self.cloud_frames, self.cloud_points = cloud_frames, cloud_points
         out = {}
         if "lifted" in self.streams:
-            self.lifted = LiftThenRecognise(dims, num_classes, roles, recogniser, layout, True, detach)
+            self.lifted = LiftThenRecognise(dims, num_classes, roles, recogniser, layout, True, detach, ctx=ctx)
             out["lifted"] = self.lifted.out_dim
         if "cloud" in self.streams:
             block = cloud or DEFAULT_CLOUD
-            self.cloud = build_registered_encoder(block["name"], block.get("args"))
+            self.cloud = create_encoder(block, ctx.at("cloud"))
             out["cloud"] = self.cloud.out_dim
         self.concat = ConcatMixer(out, num_classes, {}, projection, dropout)
         self.out_dim = self.concat.out_dim
@@ -92,6 +92,7 @@ class UniPoseFusion(nn.Module):
 SPEC = MixerSpec(
     name="unipose_fusion",
     factory=UniPoseFusion,
+    nested={"recogniser": "encoder", "cloud": "encoder"},
     needs={"pose": frozenset({"joints", "xyz"})},
     doc="UniPose fusion (proposed): lifted-skeleton stream + point-cloud stream of the same clip, concatenated.",
 )

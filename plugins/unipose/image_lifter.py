@@ -18,9 +18,9 @@ import torch
 from torch import nn
 
 from fusion.errors import ContractError, RecipeError
-from fusion.mixers.unipose.a2j import A2JHead
-from fusion.mixers.unipose.backbones import build_backbone
-from fusion.mixers.unipose.geometry import backproject, fold_time, intrinsics_tensor
+from fusion_plugins.unipose.a2j import A2JHead
+from fusion_plugins.unipose.backbones import build_backbone
+from fusion_plugins.unipose.geometry import backproject, fold_time, intrinsics_tensor
 from fusion.types import EncoderSpec, Features
 
 MODALITIES = ("rgb", "depth")

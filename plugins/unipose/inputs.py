@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from fusion.errors import ContractError
-from fusion.mixers.unipose.geometry import intrinsics_tensor
+from fusion_plugins.unipose.geometry import intrinsics_tensor
 
 
 def detections(batch: dict, key: str = "pose2d") -> tuple[torch.Tensor, torch.Tensor]:

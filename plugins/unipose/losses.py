@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import torch
 
 from fusion.errors import RecipeError
-from fusion.mixers.unipose.geometry import ray_directions
+from fusion_plugins.unipose.geometry import ray_directions
 
 #: The 8 limbs of the bone prior, by the joint names of the skeleton layouts; pairs (left, right).
 LIMBS: tuple[tuple[str, str], ...] = (

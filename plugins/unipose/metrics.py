@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from fusion.mixers.unipose.geometry import backproject
+from fusion_plugins.unipose.geometry import backproject
 
 
 def joint_errors(pred: torch.Tensor, gt: torch.Tensor) -> torch.Tensor:
@@ -30,7 +30,7 @@ def accuracy_within(pred: torch.Tensor, gt: torch.Tensor, threshold: float = 0.1
 
 def naive_lift(uv: torch.Tensor, depth: torch.Tensor, k: torch.Tensor, y_up: bool = True) -> torch.Tensor:
     """Joints ``(B, T, J, 3)`` from detections ``uv (B, T, J, 2)`` and ``depth (B, 1, T, H, W)`` metres."""
-    from fusion.mixers.unipose.image_lifter import median_valid_depth
+    from fusion_plugins.unipose.image_lifter import median_valid_depth
 
     batch, frames, joints, _ = uv.shape
     height, width = depth.shape[-2:]

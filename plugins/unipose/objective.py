@@ -9,7 +9,7 @@
 
 ``logs`` carry ``mpjpe_<branch>`` and ``acc10_<branch>`` (metres, fraction) against ``meta['skeleton_gt']``
 when the dataset provides it, including the naive baseline (``naive``) when depth is in the batch;
-``python -m fusion.mixers.unipose.evaluate RUN_DIR`` gives the same numbers over a whole split.
+``python -m fusion_plugins.unipose.evaluate RUN_DIR`` gives the same numbers over a whole split.
 """
 
 from __future__ import annotations
@@ -21,11 +21,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from fusion.errors import ContractError
-from fusion.mixers.unipose import inputs
-from fusion.mixers.unipose.body import body_model
-from fusion.mixers.unipose.geometry import backproject, project
-from fusion.mixers.unipose.losses import C3P_WEIGHTS, weak_supervision
-from fusion.mixers.unipose.metrics import accuracy_within, mpjpe, naive_lift
+from fusion_plugins.unipose import inputs
+from fusion_plugins.unipose.body import body_model
+from fusion_plugins.unipose.geometry import backproject, project
+from fusion_plugins.unipose.losses import C3P_WEIGHTS, weak_supervision
+from fusion_plugins.unipose.metrics import accuracy_within, mpjpe, naive_lift
 from fusion.types import ObjectiveSpec
 
 #: Default A2J loss weights (``mixers.md`` 4.5).

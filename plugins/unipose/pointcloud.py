@@ -19,9 +19,9 @@ import torch
 from torch import nn
 
 from fusion.errors import ContractError, RecipeError
-from fusion.mixers._common import build_registered_encoder
-from fusion.mixers.unipose.geometry import cam_to_obb, fold_time, obb_to_cam, oriented_box
-from fusion.mixers.unipose.voting import vote_joints
+from fusion.construct import BuildContext, create_encoder
+from fusion_plugins.unipose.geometry import cam_to_obb, fold_time, obb_to_cam, oriented_box
+from fusion_plugins.unipose.voting import vote_joints
 from fusion.types import EncoderSpec, Features
 
 
@@ -46,7 +46,7 @@ class UniPosePointCloud(nn.Module):
 
     def __init__(self, num_joints: int = 17, in_channels: int = 6, radius: float = 0.8, topk: int = 64,
                  network: dict | None = None, detection_channels: int = 0, closeness_bias: float = 4.0,
-                 heat_floor: float = 1e-3):
+                 heat_floor: float = 1e-3, ctx: BuildContext | None = None):
         super().__init__()
         if detection_channels not in (0, num_joints):
             raise RecipeError(f"unipose_pointcloud: detection_channels={detection_channels!r}; expected 0 or "
@@ -54,7 +54,8 @@ class UniPosePointCloud(nn.Module):
         if in_channels < 3 + detection_channels:
             raise RecipeError(f"unipose_pointcloud: in_channels={in_channels} cannot hold xyz and {detection_channels} "
                               f"detection channels; expected at least {3 + detection_channels}")
-        self.net = build_registered_encoder("pointnet2_two_stack", network, in_channels=in_channels, num_joints=num_joints)
+        self.net = create_encoder({"name": "pointnet2_two_stack", "args": network}, ctx.at("network"),
+                                  in_channels=in_channels, num_joints=num_joints)
         self.num_joints, self.radius, self.topk = num_joints, radius, topk
         self.in_channels, self.detection_channels, self.heat_floor = in_channels, detection_channels, heat_floor
         self.out_dim = self.net.out_dim
@@ -92,9 +93,10 @@ class UniPosePointCloud(nn.Module):
 
 def unipose_pointcloud(num_joints: int = 17, in_channels: int = 6, radius: float = 0.8, topk: int = 64,
                        network: dict | None = None, detection_channels: int = 0, closeness_bias: float = 4.0,
-                       heat_floor: float = 1e-3) -> UniPosePointCloud:
+                       heat_floor: float = 1e-3, ctx: BuildContext | None = None) -> UniPosePointCloud:
     """UniPose point-cloud lifter (defaults: C3P's CMU Panoptic configuration, J = 17, 6 channels)."""
-    return UniPosePointCloud(num_joints, in_channels, radius, topk, network, detection_channels, closeness_bias, heat_floor)
+    return UniPosePointCloud(num_joints, in_channels, radius, topk, network, detection_channels, closeness_bias,
+                             heat_floor, ctx=ctx)
 
 
 SPEC = EncoderSpec(

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from torch import nn
 
-from fusion.mixers._common import build_registered_encoder
-from fusion.mixers.unipose.body import load_layout
+from fusion.construct import BuildContext, create_encoder
+from fusion_plugins.unipose.body import load_layout
 from fusion.types import MixerOutput, MixerSpec
 
 DEFAULT_RECOGNISER = {"name": "stgcn", "args": {"layout": "ntu25", "in_channels": 3, "config": "small"}}
@@ -29,11 +29,11 @@ class LiftThenRecognise(nn.Module):
     """
 
     def __init__(self, dims: dict[str, int], num_classes: int, roles: dict, recogniser: dict | None = None,
-                 layout: str = "ntu25", center: bool = True, detach: bool = True):
+                 layout: str = "ntu25", center: bool = True, detach: bool = True, ctx: BuildContext | None = None):
         super().__init__()
         block = recogniser or DEFAULT_RECOGNISER
         self.pose = roles.get("pose", "pose")
-        self.recogniser = build_registered_encoder(block["name"], block.get("args"))
+        self.recogniser = create_encoder(block, ctx.at("recogniser"))
         self.origin = load_layout(layout).origin if center else None
         self.detach = detach
         self.out_dim = self.recogniser.out_dim
@@ -52,6 +52,7 @@ class LiftThenRecognise(nn.Module):
 SPEC = MixerSpec(
     name="unipose_recognise",
     factory=LiftThenRecognise,
+    nested={"recogniser": "encoder"},
     needs={"pose": frozenset({"joints"})},
     doc="Lift-then-recognise: UniPose's lifted 3D joints (role 'pose') classified by any skeleton encoder.",
 )

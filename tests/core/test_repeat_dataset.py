@@ -13,8 +13,7 @@ from fusion.train.build import build_all
 def wrapped(toy_recipe, times, splits=("train",)):
     recipe = copy.deepcopy(toy_recipe)
     inner = recipe["data"]["dataset"]
-    recipe["data"]["dataset"] = {"name": "repeat", "args": {"dataset": inner, "times": times, "splits": list(splits),
-                                                            "plugins": ["toy_plugin"]}}
+    recipe["data"]["dataset"] = {"name": "repeat", "args": {"dataset": inner, "times": times, "splits": list(splits)}}
     return build_all(from_dict(recipe)), build_all(from_dict(toy_recipe))
 
 
@@ -41,11 +40,13 @@ def test_times_below_one_is_a_recipe_error(toy_recipe):
 
 
 def test_repeat_keeps_labels_and_sample_ids_and_names_a_missing_block(toy_recipe):
+    from fusion.construct import BuildContext
     from fusion.data.repeat import repeat_dataset
+    from fusion.registry import get_registry
 
     repeated, plain = wrapped(toy_recipe, 2)
     view, n = repeated.train_set.base, len(plain.train_set)
     assert np.array_equal(view.labels, np.tile(plain.train_set.base.labels, 2))
     assert view.sample_id(n + 3) == plain.train_set.sample_id(3)
     with pytest.raises(RecipeError, match="repeat needs the wrapped dataset block"):
-        repeat_dataset("train", dataset=None, times=2)
+        repeat_dataset("train", BuildContext(get_registry(), "data.dataset.args"), dataset=None, times=2)

@@ -12,7 +12,7 @@ from fusion.mixers.deformable import (
     joint_groups,
     reference_grid,
 )
-from fusion.mixers.keypoints import PoseKeypoints, most_confident_person
+from fusion_plugins.skeleton.keypoints import PoseKeypoints, most_confident_person
 from fusion.types import Features
 
 ROLES = {"video": "rgb", "pose": "pose2d"}

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from fusion.errors import ContractError, RecipeError
 from fusion.mixers._common import align_time, temporal_indices
 from fusion.mixers.epamnet import BranchCrossEntropy, EPAMNet, SpatialTemporalAttention
-from fusion.mixers.heatmaps import PoseHeatmapNet, PoseHeatmaps, keypoint_heatmaps
+from fusion_plugins.skeleton.heatmaps import PoseHeatmapNet, PoseHeatmaps, keypoint_heatmaps
 from fusion.types import Features, ModelOutput
 
 POSE_SMALL = {"base_channels": 8, "stage_blocks": [1, 1, 1]}
@@ -61,9 +61,11 @@ def test_pose_heatmaps_encoder_checks_its_input():
 
 
 def small_epamnet(classes=5, **kwargs):
-    pose = PoseHeatmapNet("xshiftnet_pose", POSE_SMALL, num_joints=17, size=(16, 16), image_size=(64, 64))
+    from fusion.construct import context
     from fusion.registry import get_registry
 
+    pose = PoseHeatmapNet("xshiftnet_pose", POSE_SMALL, num_joints=17, size=(16, 16), image_size=(64, 64),
+                          ctx=context(get_registry()))
     rgb = get_registry().get("encoder", "xshiftnet_rgb").factory(base_channels=8, stage_blocks=(1, 1, 1, 1))
     mixer = EPAMNet({"rgb": rgb.out_dim, "pose2d": pose.out_dim}, classes, {"video": "rgb", "pose": "pose2d"}, **kwargs)
     return rgb, pose, mixer

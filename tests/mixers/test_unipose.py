@@ -7,12 +7,12 @@ import pytest
 import torch
 
 from fusion.errors import ContractError
-from fusion.mixers.unipose import losses
-from fusion.mixers.unipose.a2j import A2JHead, anchor_grid
-from fusion.mixers.unipose.body import body_model, load_layout
-from fusion.mixers.unipose.geometry import backproject, cam_to_obb, intrinsics_tensor, obb_to_cam, oriented_box, project
-from fusion.mixers.unipose.metrics import accuracy_within, mpjpe, naive_lift
-from fusion.mixers.unipose.voting import vote_joints
+from fusion_plugins.unipose import losses
+from fusion_plugins.unipose.a2j import A2JHead, anchor_grid
+from fusion_plugins.unipose.body import body_model, load_layout
+from fusion_plugins.unipose.geometry import backproject, cam_to_obb, intrinsics_tensor, obb_to_cam, oriented_box, project
+from fusion_plugins.unipose.metrics import accuracy_within, mpjpe, naive_lift
+from fusion_plugins.unipose.voting import vote_joints
 
 K = {"fx": 60.0, "fy": 55.0, "cx": 32.0, "cy": 30.0}
 
@@ -211,7 +211,7 @@ def build(encoders, mixer="concat", mixer_args=None, roles=None):
 
 
 def test_gradients_reach_every_branch_and_logs_carry_mpjpe():
-    from fusion.mixers.unipose.objective import unipose_lift
+    from fusion_plugins.unipose.objective import unipose_lift
 
     model = build({
         "pointcloud": {"name": "unipose_pointcloud", "args": {"num_joints": 25, "in_channels": 3, "topk": 8, "network": SMALL_NET}},
@@ -250,7 +250,7 @@ def test_lift_then_recognise_classifies_lifted_joints_without_touching_the_lifte
 
 
 def test_pose_evaluation_reports_every_branch_and_the_naive_baseline():
-    from fusion.mixers.unipose.evaluate import pose_errors, summarise
+    from fusion_plugins.unipose.evaluate import pose_errors, summarise
 
     model = build({"pointcloud": {"name": "unipose_pointcloud",
                                   "args": {"num_joints": 25, "in_channels": 3, "topk": 8, "network": SMALL_NET}}})

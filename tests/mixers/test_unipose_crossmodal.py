@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from fusion.errors import ContractError, RecipeError
-from fusion.mixers.unipose.detections import DetectionHeat, point_heat, project_points
-from fusion.mixers.unipose.geometry import intrinsics_tensor, project
-from fusion.mixers.unipose.voting import vote_joints
+from fusion_plugins.unipose.detections import DetectionHeat, point_heat, project_points
+from fusion_plugins.unipose.geometry import intrinsics_tensor, project
+from fusion_plugins.unipose.voting import vote_joints
 
 K = {"fx": 60.0, "fy": 55.0, "cx": 32.0, "cy": 30.0}
 
@@ -62,11 +62,14 @@ def test_weighted_voting_uses_the_weight_for_choice_and_mean():
 
 
 def small_lifter(**kw):
-    from fusion.mixers.unipose.pointcloud import unipose_pointcloud
+    from fusion_plugins.unipose.pointcloud import unipose_pointcloud
 
     net = {"num_centroids": [16, 8], "k": 4, "sa_mlps": [[8, 8, 16], [16, 16, 32], [32, 32, 64]],
            "fp_mlps": [[16, 16], [16, 16], [16, 16, 16]], "head_mlp": [16]}
-    return unipose_pointcloud(num_joints=25, topk=4, network=net, **kw)
+    from fusion.construct import context
+    from fusion.registry import get_registry
+
+    return unipose_pointcloud(num_joints=25, topk=4, network=net, ctx=context(get_registry()), **kw)
 
 
 def test_untrained_heat_guided_lifter_starts_at_the_points_on_each_ray():
@@ -101,8 +104,8 @@ def test_two_stack_factory_takes_lists_and_keeps_the_official_size():
 
 
 def test_image_lifter_and_losses_name_bad_arguments():
-    from fusion.mixers.unipose.image_lifter import unipose_a2j_depth
-    from fusion.mixers.unipose.losses import bone_consistency_loss
+    from fusion_plugins.unipose.image_lifter import unipose_a2j_depth
+    from fusion_plugins.unipose.losses import bone_consistency_loss
 
     with pytest.raises(RecipeError, match="backbone"):
         unipose_a2j_depth(backbone="vgg")
@@ -116,7 +119,7 @@ def test_image_lifter_and_losses_name_bad_arguments():
 def test_fusion_streams_share_the_clip_and_train_only_the_recognisers():
     from test_unipose import SMALL_NET, build, synthetic_batch
 
-    from fusion.mixers.unipose.fusion import normalise_clip
+    from fusion_plugins.unipose.fusion import normalise_clip
 
     cloud = {"name": "pointnet2_temporal", "args": {"num_centroids": [16, 8], "radii": [0.2, 0.4], "k": [4, 4],
                                                     "sa_mlps": [[8, 8, 16], [16, 16, 32], [32, 32, 32]]}}

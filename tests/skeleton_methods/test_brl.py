@@ -34,7 +34,12 @@ def test_counts_follow_the_profile():
 @pytest.mark.slow  # loads SynthAct (about 10 s on a busy machine)
 def test_long_tailed_synthact_split_is_reproducible():
     spec = {"name": "synthact", "args": {"modalities": ["skeleton"], "frames": 16}}
-    first = LongTailed("train", spec, rho=10)
+    from fusion.construct import build, context
+    from fusion.registry import get_registry
+
+    first = build("dataset", {"name": "long_tailed", "args": {"dataset": spec, "rho": 10}}, context(get_registry()),
+                  split="train")
+    assert isinstance(first, LongTailed)
     sizes = np.bincount(first.labels, minlength=12)
     assert sizes.max() / sizes.min() == 10 and sizes.tolist() == first.counts.tolist()
     assert np.array_equal(first.indices, long_tailed_indices(first.base.labels, first.counts, seed=0))

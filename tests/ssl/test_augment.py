@@ -75,21 +75,30 @@ def test_joint_zero_and_axis_mask_counts():
     assert (np.abs(out).sum(axis=(0, 1, 2)) == 0).sum() == 1
 
 
+def ctx():
+    """Composite transforms build their inner blocks with the recipe's registry (here: the installed plugins)."""
+    from fusion.construct import context
+    from fusion.registry import get_registry
+
+    return context(get_registry(), "data.transforms.train[0].args")
+
+
 def test_views_stack_on_person_axis_and_growing_policy():
     sample = skeleton(m=2)
     views = augment.Views(views=[[{"name": "ssl.gauss_noise", "args": {"p": 1.0}}],
-                                 [{"name": "ssl.axis_mask", "args": {"p": 1.0}}]], growing=True)
+                                 [{"name": "ssl.axis_mask", "args": {"p": 1.0}}]], growing=True, ctx=ctx())
     out = views(sample, rng())["skeleton"]
     assert out.shape == (4, 12, 25, 3)
     assert (np.abs(out[2:]).sum(axis=(0, 1, 2)) == 0).sum() == 1  # view 1 = noise + axis mask
     assert (np.abs(out[:2]).sum(axis=(0, 1, 2)) == 0).sum() == 0
     with pytest.raises(RecipeError, match="transform block"):
-        augment.Views(views=[["ssl.shear"]])
+        augment.Views(views=[["ssl.shear"]], ctx=ctx())
 
 
 def test_one_of_picks_by_probability():
-    one = augment.OneOf(choices=[[{"name": "ssl.joint_zero"}], [{"name": "ssl.shear", "args": {"r": 1.0}}]], p=[1.0, 0.0])
+    one = augment.OneOf(choices=[[{"name": "ssl.joint_zero"}], [{"name": "ssl.shear", "args": {"r": 1.0}}]], p=[1.0, 0.0],
+                        ctx=ctx())
     out = one(skeleton(), rng())["skeleton"]
     assert (np.abs(out).sum(axis=(0, 1, 3)) == 0).sum() == 15
     with pytest.raises(RecipeError, match="summing to 1"):
-        augment.OneOf(choices=[[], []], p=[0.5, 0.2])
+        augment.OneOf(choices=[[], []], p=[0.5, 0.2], ctx=ctx())
