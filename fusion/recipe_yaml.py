@@ -67,6 +67,8 @@ def load_yaml(text: str, source: str, loader: type) -> Any:
         raise RecipeError(f"{source}: not valid YAML: {exc}") from None
     except RecursionError:
         raise RecipeError(f"{source}: YAML nested too deeply (recipes nest at most {MAX_DEPTH} levels)") from None
+    except (ValueError, OverflowError) as exc:  # an integer of thousands of digits, a date out of range
+        raise RecipeError(f"{source}: unusable YAML value: {str(exc)[:160]}") from None
     check_structure(data, source)
     return data
 

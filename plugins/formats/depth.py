@@ -23,6 +23,7 @@ Pixel (row v, column u) is back-projected at its integer coordinates, as those s
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -30,7 +31,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from fusion.data.limits import check_elements, regular_file
+from fusion.data.limits import check_elements, max_sample_bytes, read_limited
 from fusion.errors import DataError, RecipeError
 
 #: NTU depth frame size (W, H).
@@ -73,9 +74,11 @@ def read_depth_png(path: Path, size: tuple[int, int] | None = NTU_DEPTH_SIZE) ->
     The header's width and height are checked (against ``size``, and against the sample budget)
     before any pixel is decoded, so a small PNG declaring a huge image is refused unread.
     """
-    regular_file(path, "depth PNG")  # a named pipe would block Image.open
+    # Read into memory first: a named pipe is refused unread, and a chunk whose length field claims a
+    # gigabyte makes PIL ask a file object for that many bytes (allocated up front), a BytesIO only what it holds.
+    data = io.BytesIO(read_limited(path, max_sample_bytes(), "depth PNG"))
     try:
-        with Image.open(path) as image:
+        with Image.open(data) as image:
             mode, image_size = image.mode, image.size
             if mode not in _SIXTEEN_BIT_MODES and mode != "I":
                 raise DataError(f"{path}: depth PNG has mode {mode!r}, expected 16-bit grayscale millimetres "
