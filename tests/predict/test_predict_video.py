@@ -20,7 +20,7 @@ from fusion.cli import main
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "formats"))
 sys.path.insert(0, str(Path(__file__).parent))
-from fake_pose_plugin import BrightnessPose  # noqa: E402
+from predict_plugin import BrightnessPose  # noqa: E402
 from format_writers import ramp_video, write_video  # noqa: E402
 
 VIDEO = Path(__file__).parents[1] / "data" / "two_people_1080p.mp4"
@@ -38,7 +38,7 @@ def pose_run(tmp_path_factory):
     pkl.write_bytes(pickle.dumps({"annotations": annotations,
                                   "split": {"xsub_train": names[:4], "xsub_val": names[4:]}}, protocol=4))
     recipe = {
-        "name": "pose_toy", "plugins": ["toy_plugin", "fake_pose_plugin"],
+        "name": "pose_toy", "plugins": ["toy_plugin", "predict_plugin"],
         "data": {"dataset": {"name": "pose_pickle", "args": {"path": str(pkl), "protocol": "xsub"}},
                  "modalities": ["pose2d"], "num_workers": 0,
                  "transforms": {"train": [], "test": [{"name": "skeleton.uniform_sample",

@@ -1,14 +1,17 @@
-"""A deterministic stand-in pose estimator for predict tests: joints placed by each frame's brightness.
+"""Stand-ins for predict tests: a pose estimator placing joints by frame brightness, tiny video-like encoders.
 
 Listed under a test recipe's ``plugins:`` so the video → pose → model path is tested without a
-real estimator (tests/pose covers MediaPipe on a real video).
+real estimator (tests/pose covers MediaPipe on a real video), and depth / point-cloud / RGB runs
+train in a second.
 """
 
 from __future__ import annotations
 
 import numpy as np
+import torch
+from torch import nn
 
-from fusion import PoseEstimatorSpec, hookimpl
+from fusion import EncoderSpec, Features, PoseEstimatorSpec, hookimpl
 
 
 class BrightnessPose:
@@ -34,3 +37,22 @@ def fake_pose(layout: str = "coco17", max_persons: int = 2, model_path: str | No
 @hookimpl
 def fusion_add_pose_estimators():
     return [PoseEstimatorSpec(name="fake_pose", factory=fake_pose, native_layout="coco17", doc="Test stand-in.")]
+
+
+class MeanEncoder(nn.Module):
+    """Per-frame mean and spread of any (B, T, ...) or (B, C, T, ...) tensor, through a linear layer."""
+
+    def __init__(self, dim: int = 8):
+        super().__init__()
+        self.net = nn.Linear(2, dim)
+        self.out_dim = dim
+
+    def forward(self, x):
+        flat = x.float().reshape(x.shape[0], -1)
+        return Features(pooled=self.net(torch.stack([flat.mean(1), flat.std(1)], 1)))
+
+
+@hookimpl
+def fusion_add_encoders():
+    return [EncoderSpec(name=f"mean_{m}", factory=MeanEncoder, modality=m, doc="Test stand-in.")
+            for m in ("depth", "pointcloud", "rgb")]
