@@ -32,6 +32,7 @@ import numpy as np
 from fusion.data.limits import check_elements
 from fusion.errors import DataError, RecipeError
 from fusion_plugins.formats.bodies import pose2d_color, select_bodies, skeleton_xyz
+from fusion_plugins.formats.class_names import ntu_names
 from fusion_plugins.formats.common import (
     FormatDataset,
     SampleInfo,
@@ -197,7 +198,7 @@ class NtuRgbd(FormatDataset):
                 raise RecipeError(f"data.dataset.args.num_classes: {benchmark} has {classes} classes, not {num_classes}")
         else:
             classes = num_classes or max((i.label for i in infos), default=-1) + 1
-        super().__init__(infos, classes, seed=seed)
+        super().__init__(infos, classes, ntu_names(classes), seed=seed)
 
     def _build_index(self, skipped: frozenset[str]) -> list[SampleInfo]:
         files: dict[str, dict[str, Path]] = {}

@@ -24,6 +24,7 @@ import numpy as np
 
 from fusion.data.limits import check_elements
 from fusion.errors import DataError, RecipeError
+from fusion_plugins.formats.class_names import pku_mmd_names
 from fusion_plugins.formats.common import (
     DataProblems,
     FormatDataset,
@@ -146,10 +147,11 @@ class PkuMmd(FormatDataset):
                 continue
             for k, (action, start, end) in enumerate(rows):
                 infos.append(SampleInfo(f"{sequence}_{k:03d}", action - 1, str(skeletons / f"{sequence}.txt"),
-                                        self.provides, {"start": start, "end": end, "view": view, "sequence": sequence}))
+                                        self.provides, {"start": start, "end": end, "view": view, "sequence": sequence,
+                                                        "label_file": f"{label_file}, line {k + 1}"}))
         if problems:
             raise DataProblems(str(labels), problems)
-        super().__init__(infos, num_classes, seed=seed)
+        super().__init__(infos, num_classes, pku_mmd_names(num_classes), seed=seed)
 
     def load(self, index: int) -> dict:
         info = self.infos[index]
@@ -159,12 +161,13 @@ class PkuMmd(FormatDataset):
         frames = read_sequence(path)
         start, end = info.extra["start"], info.extra["end"] + int(self.end_inclusive)
         if end > len(frames):  # a clip cut short silently would train on part of the action
-            raise DataError(f"{path}: label interval {start}..{info.extra['end']} of {info.id} ends after the "
-                            f"sequence's {len(frames)} frames")
+            raise DataError(f"{path}: label interval {start}..{info.extra['end']} of {info.id} "
+                            f"({info.extra['label_file']}) ends after the sequence's {len(frames)} frames")
         clip = np.ascontiguousarray(frames[start:end].transpose(1, 0, 2, 3))
         check_finite(clip, path, f"joints of frames {start}..{end - 1}")
         if not clip.any():
-            raise DataError(f"{path}: frames {start}..{end - 1} of {info.id} hold no person (all joints 0)")
+            raise DataError(f"{path}: frames {start}..{end - 1} of {info.id} ({info.extra['label_file']}) hold no "
+                            f"person (all joints 0)")
         return {"skeleton": clip, "label": info.label,
                 "meta": {"id": info.id, "dataset": "pku_mmd", "layout": "ntu25", "view": info.extra["view"],
                          "sequence": info.extra["sequence"], "interval": (start, end)}}

@@ -20,6 +20,7 @@ import numpy as np
 
 from fusion.data.limits import MAX_CLASSES, check_elements
 from fusion.errors import DataError
+from fusion_plugins.formats.class_names import ntu_names
 from fusion_plugins.formats.common import (
     DataProblems,
     FormatDataset,
@@ -33,6 +34,7 @@ from fusion_plugins.formats.common import (
 )
 from fusion_plugins.formats.safe_pickle import load_pickle
 from fusion_plugins.formats.splits import split_key
+
 
 def _entry_id(entry: dict, position: int) -> str:
     name = entry.get("frame_dir", entry.get("filename"))
@@ -134,7 +136,8 @@ class PoseAnnotations(FormatDataset):
         infos = [SampleInfo(_entry_id(annotations[k], k), labels[k], str(self.path), self.provides, {"position": k})
                  for k in chosen]
         classes = num_classes if num_classes is not None else max(labels, default=-1) + 1
-        super().__init__(infos, classes, seed=seed)
+        names = ntu_names(classes) if self.path.name.lower().startswith("ntu") else None  # ntu60_hrnet.pkl...
+        super().__init__(infos, classes, names, seed=seed)
 
     def load(self, index: int) -> dict:
         info = self.infos[index]

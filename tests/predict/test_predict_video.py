@@ -20,8 +20,8 @@ from fusion.cli import main
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "formats"))
 sys.path.insert(0, str(Path(__file__).parent))
-from predict_plugin import BrightnessPose  # noqa: E402
 from format_writers import ramp_video, write_video  # noqa: E402
+from predict_plugin import BrightnessPose  # noqa: E402
 
 VIDEO = Path(__file__).parents[1] / "data" / "two_people_1080p.mp4"
 
