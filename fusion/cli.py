@@ -78,8 +78,10 @@ def cmd_train(args) -> int:
     summary = Trainer(recipe, run_dir, resume=args.resume, overwrite=args.overwrite).fit()
     if int(os.environ.get("RANK", "0")) == 0:
         val = summary.get("val") or {}
-        if val.get("epoch"):
+        if val.get("epoch") and "top1" in val:
             print(f"val top-1 {val['top1']:.4f} (best, epoch {val['epoch']}; {val['rule']})")
+        elif val.get("epoch"):  # a pretext-only run: the encoder's kNN probe
+            print(f"val kNN top-1 {val['knn_top1']:.4f} (best, epoch {val['epoch']}; {val['rule']})")
         print(f"{summary['result']}  ({summary['seconds']:.1f} s, {summary['params']:,} parameters) -> {run_dir}")
     return 0
 

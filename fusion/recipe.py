@@ -20,6 +20,7 @@ import yaml
 
 from fusion.errors import RecipeError
 from fusion.recipe_yaml import load_yaml, read_recipe_text
+from fusion.recipe_ranges import check_ranges
 from fusion.registry import Registry, unknown_name_message
 
 ANY = object()
@@ -34,6 +35,9 @@ DEFAULTS: dict[str, Any] = {
         "modalities": None,
         "train_split": "train",
         "test_split": "test",
+        "val_split": "auto",  # fusion/data/validation.py: auto | none | a split name
+        "val_fraction": 0.1,
+        "val_seed": 0,
         "transforms": {"train": [], "test": []},
         "num_workers": 0,
         "on_error": "fail",
@@ -58,8 +62,11 @@ DEFAULTS: dict[str, Any] = {
         "max_steps": 0,
         "find_unused_parameters": False,
         "drop_last": False,
+        "threads": None,
+        "log_with": ["tensorboard"],
     },
-    "eval": {"batch_size": 64, "split": None, "drop": [], "checkpoint": "best", "corruption": None, "clips": 1},
+    "eval": {"batch_size": 64, "split": None, "drop": [], "checkpoint": "best", "corruption": None, "clips": 1,
+             "precise_bn": {"batches": 50}},
 }
 
 # Allowed types per key: a type, a tuple of types, a nested dict (a section), a list of allowed
@@ -73,6 +80,9 @@ SCHEMA: dict[str, Any] = {
         "modalities": (list, type(None)),
         "train_split": str,
         "test_split": str,
+        "val_split": str,
+        "val_fraction": (int, float),
+        "val_seed": int,
         "transforms": {"train": list, "test": list},
         "num_workers": int,
         "on_error": ["fail", "skip"],
@@ -119,6 +129,8 @@ SCHEMA: dict[str, Any] = {
         "max_steps": int,
         "find_unused_parameters": bool,
         "drop_last": bool,
+        "threads": (int, type(None)),
+        "log_with": list,
     },
     "eval": {
         "batch_size": int,
@@ -127,6 +139,7 @@ SCHEMA: dict[str, Any] = {
         "checkpoint": ["best", "last"],
         "corruption": (dict, type(None)),
         "clips": int,
+        "precise_bn": (dict, bool),
     },
 }
 
@@ -398,7 +411,12 @@ def validate(recipe: dict, registry: Registry | None = None) -> None:
     check_init(recipe["model"]["init"], registry)
     if recipe["eval"]["clips"] < 1:
         raise RecipeError(f"eval.clips: {recipe['eval']['clips']}; expected at least 1 test clip per sample")
+    check_ranges(recipe)
+
+
+def dump_recipe_text(recipe: dict) -> str:
+    return yaml.safe_dump(recipe, sort_keys=False)
 
 
 def dump_recipe(recipe: dict, path: Path) -> None:
-    path.write_text(yaml.safe_dump(recipe, sort_keys=False))
+    path.write_text(dump_recipe_text(recipe))

@@ -9,10 +9,11 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from fusion.data import Collator, EpochSampler, RecipeDataset
-from fusion.errors import ContractError, RecipeError
+from fusion.errors import ContractError, DataError, RecipeError
 from fusion.construct import BuildContext, create_dataset, create_objective, create_transform
 from fusion.model import FusionModel, build_model
 from fusion.registry import Registry, get_registry
+from fusion.train.threads import worker_init
 
 
 class TrainModule(nn.Module):
@@ -58,19 +59,21 @@ def build_transforms(recipe: dict, registry: Registry, phase: str) -> list:
     ]
 
 
-def build_dataset(recipe: dict, registry: Registry, phase: str, split: str | None = None, drop=()) -> RecipeDataset:
-    """The dataset for ``phase`` ("train" or "test"), with that phase's transforms."""
+def build_dataset(recipe: dict, registry: Registry, phase: str, split: str | None = None, drop=(), base=None,
+                  clean: bool = False) -> RecipeDataset:
+    """The dataset for ``phase`` ("train" or "test"), with that phase's transforms; ``base`` replaces the
+    registered dataset's ``split`` (a validation hold-out), ``clean`` leaves out ``eval.corruption``."""
     data = recipe["data"]
     split = split or data["train_split" if phase == "train" else "test_split"]
     transforms = build_transforms(recipe, registry, phase)
-    if phase == "test" and recipe["eval"].get("corruption"):
+    if phase == "test" and recipe["eval"].get("corruption") and not clean:
         from fusion.data.corruption import corruption_transform
 
         # last, so frames are dropped from what the model sees (samplers that crop valid frames
         # would otherwise cut the corrupted frames away)
         transforms.append(corruption_transform(recipe["eval"]["corruption"]))
     return RecipeDataset(
-        build_base_dataset(recipe, registry, split),
+        base if base is not None else build_base_dataset(recipe, registry, split),
         modalities_of(recipe),
         transforms,
         seed=recipe["train"]["seed"],
@@ -78,6 +81,14 @@ def build_dataset(recipe: dict, registry: Registry, phase: str, split: str | Non
         modality_dropout=data["modality_dropout"] if phase == "train" else 0.0,
         drop=drop,
     )
+
+
+def require_samples(dataset, phase: str, split: str) -> None:
+    """One sentence instead of "training" or "evaluating" on zero samples."""
+    if len(dataset) == 0:
+        base = getattr(dataset, "base", dataset)
+        raise DataError(f"the {phase} split {split!r} of dataset {type(base).__name__} has no samples; "
+                        "check data.dataset's paths and split names")
 
 
 def build_collator(recipe: dict, registry: Registry, dataset: RecipeDataset) -> Collator:
@@ -113,6 +124,7 @@ def build_loader(recipe: dict, dataset: RecipeDataset, collator: Collator, train
         drop_last=train and bool(recipe["train"].get("drop_last", False)),  # training only, as MAE / MAMP
         persistent_workers=False,
         pin_memory=False,
+        worker_init_fn=worker_init if workers else None,  # one thread per worker (fusion.train.threads)
     )
 
 
@@ -149,15 +161,23 @@ class Built:
     module: TrainModule
     num_classes: int
     class_names: list[str]
+    val_set: RecipeDataset | None = None  # what selects ``best`` (fusion.data.validation); None: no validation
+    validation: str = ""  # where validation comes from, in one sentence
 
 
 def build_all(recipe: dict) -> Built:
+    from fusion.data.validation import plan_validation
+
     registry = registry_for(recipe)
-    train_set = build_dataset(recipe, registry, "train")
+    split = recipe["data"]["train_split"]
+    plan = plan_validation(recipe["data"], build_base_dataset(recipe, registry, split),
+                           lambda name: build_base_dataset(recipe, registry, name))
+    train_set = build_dataset(recipe, registry, "train", base=plan.train)
+    val_set = None if plan.val is None else build_dataset(recipe, registry, "test", base=plan.val, clean=True)
     test_set = build_dataset(recipe, registry, "test", split=recipe["eval"]["split"], drop=recipe["eval"]["drop"])
     collator = build_collator(recipe, registry, train_set)
     num_classes = num_classes_of(recipe, train_set)
     torch.manual_seed(recipe["train"]["seed"])
     module = build_train_module(recipe, registry, num_classes)
     names = list(getattr(train_set.base, "class_names", None) or [str(i) for i in range(num_classes)])
-    return Built(registry, train_set, test_set, collator, module, num_classes, names)
+    return Built(registry, train_set, test_set, collator, module, num_classes, names, val_set, plan.rule)

@@ -16,30 +16,63 @@ from fusion.errors import FusionError
 from fusion.recipe import apply_overrides, from_dict, read_yaml
 from fusion.train import checkpoint as ckpt
 from fusion.train.accel import make_accelerator
-from fusion.train.build import build_all, build_loader
+from fusion.train.build import build_all, build_loader, require_samples
 from fusion.train.evaluate import evaluate, save_predictions
+from fusion.train.labels import check_eval_conditions, checkpoint_label, describe_conditions, result_line, warn_one_class
+from fusion.train.rundir import atomic_path, atomic_write
+from fusion.train.trust import check_plugins
 
 
 def load_weights(module, checkpoint_path: Path) -> None:
     weights = checkpoint_path / "model.safetensors"
     if not weights.is_file():
         raise FusionError(f"{checkpoint_path}: no model.safetensors in this checkpoint")
-    state = load_file(str(weights))
-    missing, unexpected = module.load_state_dict(state, strict=False)
+    try:
+        state = load_file(str(weights))
+    except Exception as exc:  # SafetensorError on a truncated or damaged file
+        raise FusionError(f"{weights} is damaged or truncated ({str(exc).splitlines()[0]})") from None
+    try:
+        missing, unexpected = module.load_state_dict(state, strict=False)
+    except RuntimeError as exc:  # a tensor of another shape
+        detail = next((line.strip() for line in str(exc).splitlines() if "size mismatch" in line), str(exc)[:200])
+        raise FusionError(f"{weights}: weights do not match the recipe's model ({detail})") from None
     if missing or unexpected:
         raise FusionError(
             f"{weights}: weights do not match the recipe's model (missing {missing[:3]}, unexpected {unexpected[:3]})"
         )
 
 
-def load_run(run_dir: Path, overrides=(), which: str | None = None, init: str = "checkpoint"):
-    """(recipe, built, checkpoint path) of a finished run, with weights loaded unless ``init='random'``."""
+def read_run_recipe(run_dir: Path, overrides=(), trust_plugins: bool = False) -> dict:
+    """A run's recipe with ``overrides`` for evaluation or prediction (``fusion eval``, ``fusion predict``).
+
+    Its ``plugins:`` import code, so a run not trained by this user needs ``trust_plugins`` (:mod:`fusion.train.trust`).
+    """
+    run_dir = Path(run_dir)
     if not (run_dir / "recipe.yaml").is_file():
         raise FusionError(f"{run_dir} is not a run directory: no recipe.yaml")
-    raw = apply_overrides(read_yaml(run_dir / "recipe.yaml"), overrides)
+    raw = read_yaml(run_dir / "recipe.yaml")
+    check_plugins(run_dir, raw.get("plugins") if isinstance(raw.get("plugins"), list) else [], trust_plugins)
+    raw = apply_overrides(raw, overrides)
     source = raw.pop("source", None)
     recipe = from_dict(raw)
     recipe["source"] = source
+    return recipe
+
+
+def describe_checkpoint(path: Path) -> str:
+    """``best(val, epoch 7)`` or ``last (epoch 8)`` from a checkpoint's saved state."""
+    try:
+        state = ckpt.read_state(path)
+    except (OSError, ValueError):
+        return path.name.removeprefix(".old-")
+    name = path.name.removeprefix(".old-")
+    return checkpoint_label(name, state.get("best_epoch") if name == "best" else state.get("epoch"))
+
+
+def load_run(run_dir: Path, overrides=(), which: str | None = None, init: str = "checkpoint",
+             trust_plugins: bool = False):
+    """(recipe, built, checkpoint path) of a finished run, with weights loaded unless ``init='random'``."""
+    recipe = read_run_recipe(run_dir, overrides, trust_plugins)
     which = which or recipe["eval"]["checkpoint"]
     path = ckpt.find_checkpoint(run_dir, which) or ckpt.find_checkpoint(run_dir, "last")
     if path is None:
@@ -48,23 +81,32 @@ def load_run(run_dir: Path, overrides=(), which: str | None = None, init: str = 
         raise FusionError(f"--init must be checkpoint or random, got {init!r}")
     recipe["model"]["init"] = None  # the run's own weights replace any earlier stage's
     built = build_all(recipe)
+    check_eval_conditions(recipe, built.test_set.modalities)
+    require_samples(built.test_set, "test", recipe["eval"]["split"] or recipe["data"]["test_split"])
     if init == "checkpoint":
         load_weights(built.module, path)
     return recipe, built, path
 
 
-def evaluate_run(run_dir: Path, which: str | None = None, overrides=(), tag: str | None = None) -> dict:
+def evaluate_run(run_dir: Path, which: str | None = None, overrides=(), tag: str | None = None,
+                 trust_plugins: bool = False) -> dict:
     """Evaluate a run's checkpoint under ``overrides``; results go to ``eval-TAG.json`` (TAG defaults to a time stamp)."""
-    recipe, built, path = load_run(run_dir, overrides, which)
+    recipe, built, path = load_run(run_dir, overrides, which, trust_plugins=trust_plugins)
     accelerator = make_accelerator(recipe["train"]["precision"])
     loader = build_loader(recipe, built.test_set, built.collator, False, recipe["eval"]["batch_size"])
     model, loader = accelerator.prepare(built.module.model, loader)
     report, predictions = evaluate(accelerator, model, loader, built.num_classes, recipe["eval"]["clips"])
     stamp = tag or time.strftime("%Y%m%d-%H%M%S")
     out = run_dir / f"eval-{stamp}.json"
-    result = {k: report[k] for k in ("top1", "top5", "mean_class_accuracy", "per_class", "count", "confusion")}
-    result.update(checkpoint=str(path), overrides=list(overrides), output=str(out))
+    result = {k: report[k] for k in ("top1", "top5", "mean_class_accuracy", "per_class", "count", "confusion", "skipped")}
+    split = recipe["eval"]["split"] or recipe["data"]["test_split"]
+    label, conditions = describe_checkpoint(path), describe_conditions(recipe["eval"])
+    result.update(checkpoint=str(path), overrides=list(overrides), output=str(out), split=split,
+                  checkpoint_label=label, conditions=conditions, result=result_line(split, report, label, conditions))
     if accelerator.is_main_process:
-        out.write_text(json.dumps(result, indent=1))
-        save_predictions(run_dir / f"predictions-{stamp}.npz", predictions, built.class_names)
+        warn_one_class(split, predictions["scores"], built.class_names)
+    if accelerator.is_main_process:
+        atomic_write(out, json.dumps(result, indent=1))
+        with atomic_path(run_dir / f"predictions-{stamp}.npz") as tmp:
+            save_predictions(tmp, predictions, built.class_names)
     return result

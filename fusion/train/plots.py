@@ -12,15 +12,17 @@ import numpy as np  # noqa: E402
 
 
 def plot_curves(history: list[dict], path: Path) -> None:
-    """Train loss and test top-1 per epoch."""
+    """Train loss and validation top-1 per epoch (the split that selects `best`; test is never plotted per epoch).
+
+    Pretext-only runs (no classifier) have no accuracy to plot: the right panel stays empty."""
     epochs = [h["epoch"] for h in history]
     fig, ax = plt.subplots(1, 2, figsize=(9, 3.2))
     ax[0].plot(epochs, [h.get("train_loss") for h in history], marker="o")
     ax[0].set(xlabel="epoch", ylabel="train loss", title="Training loss")
-    evals = [(h["epoch"], h["top1"]) for h in history if h.get("top1") is not None]
+    evals = [(h["epoch"], h["val_top1"]) for h in history if h.get("val_top1") is not None]
     if evals:
         ax[1].plot(*zip(*evals), marker="o", color="tab:green")
-    ax[1].set(xlabel="epoch", ylabel="top-1", title="Test accuracy", ylim=(0, 1))
+    ax[1].set(xlabel="epoch", ylabel="val top-1", title="Validation accuracy", ylim=(0, 1))
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import platform
 import signal
 import sys
@@ -19,26 +20,30 @@ from pathlib import Path
 
 import torch
 from accelerate.utils import set_seed
-from tqdm import tqdm
 
 from fusion.data.workers import guard_workers
 from fusion.errors import TrainingError
 from fusion.model import count_parameters
-from fusion.recipe import dump_recipe
+from fusion.recipe import dump_recipe_text, read_yaml
 from fusion.train import checkpoint as ckpt
-from fusion.train import plots
+from fusion.train import plots, rundir, trust
 from fusion.train.accel import make_accelerator
-from fusion.train.build import build_all, build_loader
+from fusion.train.build import build_all, build_loader, require_samples
+from fusion.train.console import bar, progress_enabled, run_banner
 from fusion.train.evaluate import evaluate, save_predictions
+from fusion.train.labels import (check_eval_conditions, check_warmup, checkpoint_label, describe_conditions,
+                                 result_line, warn_one_class)
+from fusion.train.precise_bn import batches_of, bn_layers, precise_bn_loader, update_bn_stats
 from fusion.train.logger import RunLogger
 from fusion.train.optim import build_optimizer, build_schedule, make_plateau
+from fusion.train.threads import apply_threads
 
 
 class GracefulStop(Exception):
     """Raised after a signal-triggered checkpoint; carries the message telling how to resume."""
 
 
-def environment_info(registry) -> dict:
+def environment_info(registry, threads=None) -> dict:
     def version(name):
         try:
             return metadata.version(name)
@@ -53,20 +58,27 @@ def environment_info(registry) -> dict:
         "plugins": sorted({s.plugin for s in registry.all_specs()}),
         "plugin_failures": [str(f) for f in registry.failures],
         "cuda": torch.cuda.is_available(),
+        "threads": threads.as_dict() if threads is not None else torch.get_num_threads(),
     }
 
 
 class Trainer:
-    """Trains ``recipe`` into ``run_dir``; ``resume=True`` continues from ``run_dir``'s last checkpoint."""
+    """Trains ``recipe`` into ``run_dir``; ``resume=True`` continues from ``run_dir``'s last checkpoint.
 
-    def __init__(self, recipe: dict, run_dir: str | Path, resume: bool = False, progress: bool = True):
-        self.recipe, self.run_dir, self.resume = recipe, Path(run_dir), resume
+    ``run_dir`` must not hold a run unless ``resume`` (``overwrite=True`` moves the old run aside); it is
+    locked while training (:mod:`fusion.train.rundir`).
+    """
+
+    def __init__(self, recipe: dict, run_dir: str | Path, resume: bool = False, progress: bool | None = None,
+                 overwrite: bool = False):
+        self.recipe, self.run_dir, self.resume, self.overwrite = recipe, Path(run_dir), resume, overwrite
         self.progress = progress
         self._signal = None
 
     # ------------------------------------------------------------------ setup
     def _setup(self) -> None:
         train_cfg = self.recipe["train"]
+        self.threads = apply_threads(train_cfg.get("threads"))  # before anything runs an op (see threads.py)
         self.accelerator = acc = make_accelerator(
             train_cfg["precision"], train_cfg["accumulate"], train_cfg.get("find_unused_parameters", False)
         )
@@ -75,18 +87,18 @@ class Trainer:
                 f"train.batch_size={train_cfg['batch_size']} is the global batch and must divide evenly "
                 f"over {acc.num_processes} processes"
             )
+        check_warmup(train_cfg)
+        self.bn_batches = batches_of(self.recipe["eval"].get("precise_bn", {"batches": 50}))
         set_seed(train_cfg["seed"])
         built = self.built = build_all(self.recipe)
-        self.logger = RunLogger(self.run_dir, acc.is_main_process)
-        if acc.is_main_process:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            dump_recipe(self.recipe, self.run_dir / "recipe.yaml")
-            (self.run_dir / "environment.json").write_text(json.dumps(environment_info(built.registry), indent=1))
+        check_eval_conditions(self.recipe, built.train_set.modalities)
+        require_samples(built.train_set, "training", self.recipe["data"]["train_split"])
+        require_samples(built.test_set, "test", self.recipe["eval"]["split"] or self.recipe["data"]["test_split"])
         eval_batch = max(self.recipe["eval"]["batch_size"] // acc.num_processes, 1) * acc.num_processes
         train_loader = build_loader(self.recipe, built.train_set, built.collator, True, train_cfg["batch_size"])
         test_loader = build_loader(self.recipe, built.test_set, built.collator, False, eval_batch)
         self.sampler = train_loader.sampler
-        steps_per_epoch = math.ceil(len(train_loader) / train_cfg["accumulate"])
+        self.steps_per_epoch = steps_per_epoch = math.ceil(len(train_loader) / train_cfg["accumulate"])
         optimizer = build_optimizer(built.module, train_cfg["optimizer"])
         self.plateau = make_plateau(train_cfg["schedule"])
         self.schedule = build_schedule(
@@ -96,19 +108,54 @@ class Trainer:
         self.module, self.optimizer, self.train_loader, self.test_loader = acc.prepare(
             built.module, optimizer, train_loader, test_loader
         )
+        self.val_loader = None
+        if built.val_set is not None:  # what selects `best`; the test split is only reported
+            require_samples(built.val_set, "validation", self.recipe["data"]["val_split"])
+            self.val_loader = acc.prepare(build_loader(self.recipe, built.val_set, built.collator, False, eval_batch))
+        elif self.plateau is not None:
+            raise TrainingError("train.schedule.name: plateau steps on the validation loss, and this run has no "
+                                "validation split (data.val_split); set data.val_split to auto or a split name")
+        self._bn_step = None  # the global step at which BatchNorm statistics were last re-estimated
+        self.probe = None
+        if getattr(built.module.objective, "pretext_only", False):  # no classifier is trained: probe the encoder
+            from fusion.train.probe import KnnProbe
+
+            self.probe = KnnProbe(self.recipe, built, eval_batch)
         self.state = {"epoch": 0, "batch_in_epoch": 0, "global_step": 0, "best_top1": -1.0, "history": []}
-        if self.resume:
+        if self.resume:  # everything is checked and loaded before the run directory is written to
             found = ckpt.find_checkpoint(self.run_dir, "last")
             if found is None:
                 raise TrainingError(f"--resume: no complete checkpoint under {self.run_dir / 'checkpoints'}")
+            for line in rundir.check_resume(read_yaml(self.run_dir / "recipe.yaml"), self.recipe, self.run_dir):
+                acc.print(f"warning: --resume with a changed recipe: {line}", file=sys.stderr)
+            state = ckpt.read_state(found)
             ckpt.load_checkpoint(acc, found)
-            self.state = ckpt.read_state(found)
+            self.state = state
             self.schedule.load_state_dict(self.state.pop("schedule"))
             plateau = self.state.pop("plateau", None)
             if plateau is not None and self.plateau is not None:
                 self.plateau.load_state_dict(plateau)
             acc.print(f"resumed from {found} at epoch {self.state['epoch']}, batch {self.state['batch_in_epoch']}")
+        if acc.is_main_process:
+            rundir.atomic_write(self.run_dir / "recipe.yaml", dump_recipe_text(self.recipe))
+            trust.remember(self.run_dir / "recipe.yaml")
+            rundir.atomic_write(self.run_dir / "environment.json", json.dumps(environment_info(built.registry, self.threads), indent=1))
+        self.logger = RunLogger(self.run_dir, acc.is_main_process, train_cfg.get("log_with", ["tensorboard"]),
+                                self.recipe)
         self.params = count_parameters(acc.unwrap_model(self.module).model)
+        self._print_banner()
+
+    def _print_banner(self) -> None:
+        acc, built = self.accelerator, self.built
+        samples = {"train": len(built.train_set)}
+        for name in ("val_set", "test_set"):  # a validation set where the recipe has one
+            dataset = getattr(built, name, None)
+            if dataset is not None:
+                samples[name[:-4]] = len(dataset)
+        resumed = (f"epoch {self.state['epoch']}, batch {self.state['batch_in_epoch']}" if self.resume else None)
+        acc.print(run_banner(self.run_dir, samples, self.params, self.steps_per_epoch, self.recipe["train"]["epochs"],
+                             str(acc.device), acc.num_processes, self.threads.describe(),
+                             self.recipe["data"]["num_workers"], resumed))
 
     def _install_signal_handlers(self) -> None:
         def handler(signum, frame):
@@ -116,9 +163,18 @@ class Trainer:
 
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, handler)
+        if hasattr(signal, "SIGXFSZ"):  # past a file-size limit a write fails (one sentence) instead of killing us
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
 
     # ------------------------------------------------------------------ loop
     def fit(self) -> dict:
+        main = int(os.environ.get("RANK", "0")) == 0
+        with rundir.claim(self.run_dir, self.resume, self.overwrite, main=main) as aside:
+            if aside is not None:
+                print(f"moved the previous run in {self.run_dir} aside to {aside}", file=sys.stderr)
+            return self._fit()
+
+    def _fit(self) -> dict:
         start = time.time()
         self._setup()
         self._install_signal_handlers()
@@ -160,10 +216,9 @@ class Trainer:
         objective = acc.unwrap_model(self.module).objective
         if hasattr(objective, "on_epoch_start"):
             objective.on_epoch_start(acc.unwrap_model(self.module).model, epoch)
-        bar = tqdm(
-            total=len(self.train_loader), initial=state["batch_in_epoch"], desc=f"epoch {epoch + 1}/{cfg['epochs']}",
-            disable=not (self.progress and acc.is_main_process and sys.stderr.isatty()), leave=False,
-        )
+        progress = bar(total=len(self.train_loader), initial=state["batch_in_epoch"],
+                       desc=f"epoch {epoch + 1}/{cfg['epochs']}",
+                       enabled=progress_enabled(self.progress, acc.is_main_process))
         if state["batch_in_epoch"] == 0:
             state.update(loss_sum=0.0, loss_count=0)
         seen, skipped, tic = 0, 0, time.time()
@@ -172,7 +227,7 @@ class Trainer:
             if self._no_samples(batch):
                 skipped += int(batch["skipped"])
                 state["batch_in_epoch"] += 1
-                bar.update(1)
+                progress.update(1)
                 continue
             with acc.accumulate(self.module):
                 loss, outputs = self.module(batch)
@@ -195,7 +250,10 @@ class Trainer:
                     log_sums[name] = log_sums.get(name, 0.0) + float(value)
             seen += len(batch["label"]) * acc.num_processes
             skipped += int(batch["skipped"])
-            bar.update(1)
+            progress.update(1)
+            if not progress.disable:
+                progress.set_postfix(loss=f"{float(loss.detach()):.4f}", lr=f"{self.schedule.get_last_lr()[0]:.3g}",
+                                     refresh=False)
             if state["global_step"] % cfg["log_every"] == 0 and acc.sync_gradients:
                 self.logger.log({"event": "step", "epoch": epoch, "step": state["global_step"], "loss": float(loss.detach()),
                                  "lr": self.schedule.get_last_lr()[0]}, step=state["global_step"])
@@ -204,7 +262,7 @@ class Trainer:
                 self._save("last")
             if self._max_steps_reached():
                 break
-        bar.close()
+        progress.close()
         self._epoch_stats = {
             "train_loss": state["loss_sum"] / max(state["loss_count"], 1),
             "lr": self.schedule.get_last_lr()[0],
@@ -254,16 +312,29 @@ class Trainer:
         epoch = state["epoch"]
         record = {"epoch": epoch + 1, **self._epoch_stats}
         last_epoch = epoch + 1 >= cfg["epochs"]
-        if (epoch + 1) % cfg["eval_every"] == 0 or last_epoch:
-            report, predictions = evaluate(acc, acc.unwrap_model(self.module).model, self.test_loader,
-                                           self.built.num_classes, self.recipe["eval"]["clips"])
-            record.update(top1=report["top1"], top5=report["top5"], mean_class_accuracy=report["mean_class_accuracy"])
-            if self.plateau is not None and "loss" in report:  # ReduceLROnPlateau on the test loss
+        if last_epoch:  # the weights the final report may use get precise statistics too
+            self._precise_bn()
+        if self.probe is not None and self.val_loader is not None and ((epoch + 1) % cfg["eval_every"] == 0
+                                                                      or last_epoch):
+            self._precise_bn()
+            top1 = self.probe.top1(acc.unwrap_model(self.module).model, "val")
+            record.update(val_knn_top1=top1)
+            self.logger.log({"event": "eval", "split": "val", **record}, step=state["global_step"])
+            if top1 > state["best_top1"]:  # selected on the validation kNN probe
+                state["best_top1"], state["best_epoch"] = top1, epoch + 1
+                self._save("best", advance=True)
+        elif self.val_loader is not None and ((epoch + 1) % cfg["eval_every"] == 0 or last_epoch):
+            report, _ = self._evaluate(self.val_loader, "val")
+            record.update(val_top1=report["top1"], val_top5=report["top5"],
+                          val_mean_class_accuracy=report["mean_class_accuracy"])
+            if "loss" in report:  # the validation cross-entropy, next to the training loss
+                record["val_loss"] = report["loss"]
+            if self.plateau is not None and "loss" in report:  # ReduceLROnPlateau on the validation loss
                 self.plateau.step(report["loss"])
-                record.update(test_loss=report["loss"], lr_scale=self.plateau.scale)
-            self._last_report, self._last_predictions = report, predictions
-            self.logger.log({"event": "eval", **record, "per_class": report["per_class"]}, step=state["global_step"])
-            if report["top1"] > state["best_top1"]:
+                record.update(lr_scale=self.plateau.scale)
+            self.logger.log({"event": "eval", "split": "val", **record, "per_class": report["per_class"]},
+                            step=state["global_step"])
+            if report["top1"] > state["best_top1"]:  # selected on validation only
                 state["best_top1"] = report["top1"]
                 state["best_epoch"] = epoch + 1
                 self._save("best", advance=True)
@@ -272,6 +343,28 @@ class Trainer:
         state["history"].append(record)
         self.registry_event("epoch_end", record)
         self._save("last", advance=True)
+
+    def _precise_bn(self) -> None:
+        """Re-estimate BatchNorm statistics for the current weights (once per training step count)."""
+        if not self.bn_batches or self._bn_step == self.state["global_step"]:
+            return
+        model = self.accelerator.unwrap_model(self.module).model
+        if not bn_layers(model):
+            return
+        per_process = max(self.recipe["train"]["batch_size"] // self.accelerator.num_processes, 2)
+        loader = precise_bn_loader(self.built.train_set, self.built.collator, per_process, self.recipe["train"]["seed"],
+                                   self.state["epoch"], self.recipe["data"]["num_workers"])
+        update_bn_stats(self.accelerator, model, loader, self.bn_batches)
+        self._bn_step = self.state["global_step"]
+
+    def _evaluate(self, loader, split: str) -> tuple[dict, dict]:
+        """Evaluate the current weights on ``split`` (after precise BN), warning if one class takes every sample."""
+        self._precise_bn()
+        report, predictions = evaluate(self.accelerator, self.accelerator.unwrap_model(self.module).model, loader,
+                                       self.built.num_classes, self.recipe["eval"]["clips"])
+        if self.accelerator.is_main_process:
+            warn_one_class(split, predictions["scores"], self.built.class_names)
+        return report, predictions
 
     def _save(self, name: str, advance: bool = False) -> None:
         """Checkpoint; ``advance`` records the state as of the start of the next epoch."""
@@ -293,14 +386,32 @@ class Trainer:
     # ------------------------------------------------------------------ outputs
     def _summary(self, seconds: float) -> dict:
         acc = self.accelerator
-        report = getattr(self, "_last_report", None)
-        if report is None:  # stopped mid-epoch, or resumed after the end: evaluate the current weights
+        if self.probe is not None:
+            return self._pretext_summary(seconds)
+        best = ckpt.find_checkpoint(self.run_dir, "best") if self.val_loader is not None else None
+        if best is not None:  # the test split reports the validation-selected weights, as `fusion eval` does
+            from fusion.train.eval_run import load_weights
+
+            load_weights(acc.unwrap_model(self.module), best)
+            label = checkpoint_label("best", self.state.get("best_epoch"))
             report, self._last_predictions = evaluate(acc, acc.unwrap_model(self.module).model, self.test_loader,
                                                       self.built.num_classes, self.recipe["eval"]["clips"])
+            if acc.is_main_process:
+                warn_one_class("test", self._last_predictions["scores"], self.built.class_names)
+        else:  # no validation, or stopped before the first one: the current weights
+            label = checkpoint_label("last", self.state["epoch"], validated=False)
+            report, self._last_predictions = self._evaluate(self.test_loader, "test")
+        conditions = describe_conditions(self.recipe["eval"])
         summary = {
-            "test": {k: report[k] for k in ("top1", "top5", "mean_class_accuracy", "per_class", "count",
-                                            "unique_indices")},
-            "best": {"top1": self.state["best_top1"], "epoch": self.state.get("best_epoch")},
+            "test": {**{k: report[k] for k in ("top1", "top5", "mean_class_accuracy", "per_class", "count",
+                                               "unique_indices", "skipped")},
+                     "split": self.recipe["eval"]["split"] or self.recipe["data"]["test_split"],
+                     "checkpoint": label, "conditions": conditions},
+            "val": ({"top1": self.state["best_top1"], "epoch": self.state.get("best_epoch"),
+                     "samples": len(self.built.val_set), "rule": self.built.validation}
+                    if self.built.val_set is not None else {"rule": self.built.validation}),
+            "best": {"top1": self.state["best_top1"], "epoch": self.state.get("best_epoch"), "selected_on": "val"},
+            "result": result_line("test", report, label, conditions),
             "params": self.params,
             "epochs": self.state["epoch"],
             "steps": self.state["global_step"],
@@ -311,24 +422,66 @@ class Trainer:
         }
         if acc.is_main_process:
             run = self.run_dir
-            (run / "summary.json").write_text(json.dumps(summary, indent=1))
-            save_predictions(run / "predictions.npz", self._last_predictions, self.built.class_names)
-            plots.plot_curves(self.state["history"], run / "curves.png")
-            plots.plot_confusion(report["confusion"], self.built.class_names, run / "confusion.png")
+            rundir.atomic_write(run / "summary.json", json.dumps(summary, indent=1))
+            with rundir.atomic_path(run / "predictions.npz") as tmp:
+                save_predictions(tmp, self._last_predictions, self.built.class_names)
+            with rundir.atomic_path(run / "curves.png") as tmp:
+                plots.plot_curves(self.state["history"], tmp)
+            with rundir.atomic_path(run / "confusion.png") as tmp:
+                plots.plot_confusion(report["confusion"], self.built.class_names, tmp)
             write_report(run, self.recipe, summary)
         return summary
 
 
+    def _pretext_summary(self, seconds: float) -> dict:
+        """A pretext-only run (SSL pre-training) reports its pretext loss and kNN probes of the encoder,
+        never the untrained classifier's accuracy."""
+        acc, state = self.accelerator, self.state
+        best = ckpt.find_checkpoint(self.run_dir, "best")
+        if best is not None:
+            from fusion.train.eval_run import load_weights
+
+            load_weights(acc.unwrap_model(self.module), best)
+        else:
+            self._precise_bn()
+        label = (checkpoint_label("best", state.get("best_epoch")) if best is not None
+                 else checkpoint_label("last", state["epoch"], validated=False))
+        model = acc.unwrap_model(self.module).model
+        test_top1 = self.probe.top1(model, "test")
+        losses = [h["train_loss"] for h in state["history"] if "train_loss" in h]
+        summary = {
+            "pretext": {"train_loss": losses[-1] if losses else None, "knn_k": self.probe.k},
+            "test": {"top1": test_top1, "metric": f"{self.probe.k}-NN probe of the encoder", "checkpoint": label,
+                     "split": self.recipe["eval"]["split"] or self.recipe["data"]["test_split"], "conditions": ""},
+            "val": {"knn_top1": state["best_top1"] if best is not None else None, "epoch": state.get("best_epoch"),
+                    "rule": self.built.validation},
+            "best": {"top1": state["best_top1"], "epoch": state.get("best_epoch"), "selected_on": "val kNN probe"},
+            "result": (f"pretext loss {losses[-1]:.4f}; " if losses else "") + f"test kNN top-1 {test_top1:.4f} @{label}",
+            "params": self.params, "epochs": state["epoch"], "steps": state["global_step"],
+            "seconds": round(seconds, 2), "processes": acc.num_processes, "class_names": self.built.class_names,
+        }
+        if acc.is_main_process:
+            rundir.atomic_write(self.run_dir / "summary.json", json.dumps(summary, indent=1))
+            with rundir.atomic_path(self.run_dir / "curves.png") as tmp:
+                plots.plot_curves(state["history"], tmp)
+        return summary
+
+
 def write_report(run_dir: Path, recipe: dict, summary: dict) -> None:
-    test = summary["test"]
+    test, val = summary["test"], summary.get("val") or {}
+    at = f" @{test['checkpoint']}" if test.get("checkpoint") else ""
+    conditions = f" ({test['conditions']})" if test.get("conditions") else ""
     lines = [
         f"# Run report: {recipe.get('name') or recipe.get('source')}",
         "",
+        f"`best` is selected on validation ({val.get('rule') or 'none'}); the test split is only reported.",
+        "",
         "| metric | value |",
         "|---|---|",
-        f"| test top-1 | {test['top1']:.4f} |",
-        f"| test top-5 | {test['top5']:.4f} |",
-        f"| mean class accuracy | {test['mean_class_accuracy']:.4f} |",
+        *([f"| val top-1 (best, epoch {val.get('epoch')}) | {val['top1']:.4f} |"] if val.get("epoch") else []),
+        f"| test top-1{at}{conditions} | {test['top1']:.4f} |",
+        f"| test top-5{at} | {test['top5']:.4f} |",
+        f"| test mean class accuracy{at} | {test['mean_class_accuracy']:.4f} |",
         f"| test samples | {test['count']} |",
         f"| trainable parameters | {summary['params']:,} |",
         f"| epochs | {summary['epochs']} |",
@@ -340,4 +493,4 @@ def write_report(run_dir: Path, recipe: dict, summary: dict) -> None:
         "![confusion](confusion.png)",
         "",
     ]
-    (run_dir / "report.md").write_text("\n".join(lines))
+    rundir.atomic_write(run_dir / "report.md", "\n".join(lines))

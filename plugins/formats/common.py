@@ -77,6 +77,14 @@ class FormatDataset(Dataset):
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
 
+    def validation_groups(self) -> tuple[np.ndarray, str] | None:
+        """What a validation hold-out keeps whole (:mod:`fusion.data.validation`): NTU-named samples by
+        performer (subject), PKU-MMD samples (``SEQUENCE_k``) by video, NW-UCLA (``aXX_sYY_eZZ``) by subject;
+        None for other names (the hold-out then picks samples)."""
+        from fusion_plugins.formats.splits import validation_groups
+
+        return validation_groups([info.id for info in self.infos])
+
     def rng(self, index: int) -> np.random.Generator:
         return np.random.default_rng([self.seed, self.epoch, int(index)])
 

@@ -19,6 +19,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from fusion.errors import DataError, RecipeError
 
 NTU60_XSUB_TRAIN_SUBJECTS = frozenset({1, 2, 4, 5, 8, 9, 13, 14, 15, 16, 17, 18, 19, 25, 27, 28, 31, 34, 35, 38})
@@ -141,3 +143,24 @@ def read_name_list(path: str | Path) -> set[str]:
         if line:
             names.add(Path(line).name.split(".", 1)[0])
     return names
+
+
+UCLA_NAME = re.compile(r"a(\d+)_s(\d+)_e(\d+)")
+
+
+def validation_groups(ids: list[str]) -> tuple[np.ndarray, str] | None:
+    """The group of every sample a validation hold-out keeps on one side, from the sample ids: the NTU
+    performer (a seeded hold-out of training subjects, NTU's cross-subject rule, for every protocol),
+    the PKU-MMD video (``0002-L_003`` -> ``0002-L``: the release names no performers), the NW-UCLA
+    subject; None when the ids follow none of these (the hold-out then picks single samples)."""
+    if not ids:
+        return None
+    names = [parse_ntu_name(i) for i in ids]
+    if all(n is not None for n in names):
+        return np.array([n.subject for n in names]), "subjects"
+    ucla = [UCLA_NAME.search(i) for i in ids]
+    if all(m is not None for m in ucla):
+        return np.array([int(m.group(2)) for m in ucla]), "subjects"
+    if all(re.fullmatch(r"\d{4}-[LMR]_\d+", i) for i in ids):
+        return np.array([i.rsplit("_", 1)[0] for i in ids]), "videos"
+    return None

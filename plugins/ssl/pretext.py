@@ -58,6 +58,9 @@ class PretextObjective(nn.Module):
         base_lr: optional; when given, parameter groups get ``lr = base_lr · lr_scale`` (see module doc).
     """
 
+    #: The trainer reports the pretext loss and a kNN probe of the encoder, not the untrained head's accuracy.
+    pretext_only = True
+
     def __init__(self, modality: str = "skeleton", num_views: int = 1, base_lr: float | None = None):
         super().__init__()
         self.modality, self.num_views, self.base_lr = modality, int(num_views), base_lr

@@ -158,3 +158,15 @@ def test_conditions_are_described():
     assert describe_conditions({"corruption": {"type": "random", "ratio": 0.5}, "drop": [], "clips": 1}) == \
         "corruption random 0.5"
     assert describe_conditions({"corruption": None, "drop": ["depth"], "clips": 1}) == "drop depth"
+
+
+def test_readers_name_their_validation_groups():
+    """NTU / PySKL pickles hold out performers, PKU-MMD videos, NW-UCLA subjects; unknown names: samples."""
+    from fusion_plugins.formats.splits import validation_groups
+
+    groups, what = validation_groups(["S001C001P001R001A001", "S002C002P004R001A007"])
+    assert what == "subjects" and groups.tolist() == [1, 4]
+    groups, what = validation_groups(["0002-L_003", "0002-L_004", "0003-M_001"])
+    assert what == "videos" and groups.tolist() == ["0002-L", "0002-L", "0003-M"]
+    assert validation_groups(["a01_s03_e01_v01"])[0].tolist() == [3]
+    assert validation_groups(["clip-1"]) is None
