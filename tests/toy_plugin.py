@@ -23,13 +23,17 @@ class ToyDataset(Dataset):
 
     def __init__(self, split: str = "train", size: int = 64, classes: int = 4, frames: int = 8, seed: int = 0,
                  missing_every: int = 0, test_size: int | None = None, delay: float = 0.0,
-                 fail_on_rank: int | None = None, die_on_index: int | None = None):
-        offset = 0 if split == "train" else 10_000
+                 fail_on_rank: int | None = None, die_on_index: int | None = None,
+                 shuffle_test_labels: int | None = None):
+        offset = {"train": 0, "val": 20_000}.get(split, 10_000)  # val: disjoint from train and test
         size = test_size if split != "train" and test_size else size
+        self.validation_split = "val"  # a native validation split (fusion.data.validation)
         rng = np.random.default_rng(seed + offset)
         self.labels = np.arange(size) % classes
         self.data = rng.normal(0, 0.3, (size, 1, frames, 5, 3)).astype(np.float32)
         self.data[:, 0, :, 0, 0] += self.labels[:, None] - classes / 2
+        if split == "test" and shuffle_test_labels is not None:  # what the model must never be selected on
+            self.labels = np.random.default_rng(shuffle_test_labels).permutation(self.labels)
         self.num_classes, self.class_names = classes, [f"class{i}" for i in range(classes)]
         self.missing_every = missing_every
         self.delay, self.fail_on_rank, self.die_on_index = delay, fail_on_rank, die_on_index

@@ -11,7 +11,7 @@ from fusion.errors import DataError
 from fusion_plugins.synthact.actions import MAX_CLASSES
 
 MODALITIES: tuple[str, ...] = ("skeleton", "pose2d", "rgb", "depth", "pointcloud")
-SPLITS: tuple[str, ...] = ("train", "test", "all")
+SPLITS: tuple[str, ...] = ("train", "val", "test", "trainval", "all")
 PROTOCOLS: tuple[str, ...] = ("xsub", "xview")
 #: Bump when generation changes, so stale caches are not reused.
 GENERATOR_VERSION = 1

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 from torch.utils.data import Dataset
 
+from fusion.errors import DataError
+
 from fusion_plugins.synthact.body import LAYOUT
 from fusion_plugins.synthact.cameras import make_cameras
 from fusion_plugins.synthact.config import PROTOCOLS, SPLITS, SynthActConfig, check_choice, check_modalities
@@ -18,8 +20,11 @@ class SynthAct(Dataset):
     Items are Sample dicts: the requested modalities (skeleton and pose2d (M, T, V, 3) float32,
     rgb (T, H, W, 3) uint8, depth (T, H, W) uint16 mm, pointcloud (T, N, 3) float32 m), ``label``,
     ``skeleton_gt`` (clean joints for MPJPE, also in ``meta``) and ``meta``.
-    ``split``: "train", "test" or "all"; ``protocol``: "xsub" (odd subjects train) or "xview"
-    (cameras 2, 3 train; camera 1 tests). ``modalities=None`` means all five. Arrays are generated
+    ``split``: "train", "val", "test", "trainval" (train + val) or "all"; ``protocol``: "xsub" (odd
+    subjects train, even ones test; the highest odd subject validates) or "xview" (cameras 2, 3
+    train, camera 1 tests; camera 3 validates, so training sees camera 2). Validation is disjoint
+    from training and test by the protocol's own rule; with one training subject (``subjects`` < 3,
+    xsub) there is no validation split (``validation_split`` is None). ``modalities=None`` means all five. Arrays are generated
     on first use and cached by parameter hash in ``cache_dir`` (default ``$FUSION_CACHE/synthact``
     or ``~/.cache/fusion/synthact``).
     """
@@ -50,6 +55,11 @@ class SynthAct(Dataset):
         self.split, self.protocol = split, protocol
         self.index, self.scene, self.arrays = load_arrays(self.config, self.modalities, cache_dir)
         self.indices = self.index.split(protocol, split)
+        #: The split that validates a run trained on "train" (the trainer's ``data.val_split: auto``).
+        self.validation_split = "val" if self.index.has_validation(protocol) else None
+        if split == "val" and self.validation_split is None:
+            raise DataError(f"synthact: split='val' needs at least two training subjects under xsub; "
+                            f"subjects={subjects} gives one (use subjects >= 3, or data.val_split: none)")
         self.class_names = [c.name for c in self.index.classes]
         self.num_classes = len(self.class_names)
         self.cameras = make_cameras(size)

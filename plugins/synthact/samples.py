@@ -18,6 +18,8 @@ from fusion_plugins.synthact.config import SynthActConfig
 SETUP = 1  # one camera setup (NTU's S001); all samples share it
 #: Cross-view protocol: train on cameras 2 and 3, test on camera 1 (the front camera).
 XVIEW_TRAIN_CAMERAS = (2, 3)
+#: Cross-view validation camera (held out of the training cameras).
+XVIEW_VAL_CAMERA = 3
 
 
 @dataclass(frozen=True)
@@ -42,14 +44,37 @@ class SampleIndex:
         return np.array([MOTION_INDEX[c.motion] for c in self.classes])[self.label]
 
     def split(self, protocol: str, split: str) -> np.ndarray:
-        """Indices of ``split`` ("train", "test", "all") under ``protocol`` ("xsub" or "xview").
+        """Indices of ``split`` under ``protocol`` ("xsub" or "xview").
 
-        xsub trains on the odd-numbered subjects (1, 3, 5, ...) and tests on the even ones.
+        xsub trains on the odd-numbered subjects (1, 3, 5, ...) and tests on the even ones; xview
+        trains on cameras 2 and 3 and tests on camera 1. ``"val"`` is the validation part held out
+        of the protocol's training part (see :meth:`validation_mask`), ``"train"`` the rest of it,
+        ``"trainval"`` both (the official training part, as the written pickles list it), ``"all"``
+        every sample.
         """
         if split == "all":
             return np.arange(len(self))
         train = self.subject % 2 == 1 if protocol == "xsub" else np.isin(self.camera, XVIEW_TRAIN_CAMERAS)
-        return np.flatnonzero(train if split == "train" else ~train)
+        if split == "test":
+            return np.flatnonzero(~train)
+        if split == "trainval":
+            return np.flatnonzero(train)
+        val = train & self.validation_mask(protocol)
+        return np.flatnonzero(val if split == "val" else train & ~val)
+
+    def validation_mask(self, protocol: str) -> np.ndarray:
+        """Samples of the validation part: the highest-numbered training subject (xsub; needs two
+        training subjects, else empty) or training camera 3 (xview). Disjoint from test by
+        construction, and from training by the same rule as the protocol (subjects, cameras)."""
+        if protocol == "xview":
+            return self.camera == XVIEW_VAL_CAMERA
+        odd = np.unique(self.subject[self.subject % 2 == 1])
+        if len(odd) < 2:
+            return np.zeros(len(self), bool)
+        return self.subject == odd.max()
+
+    def has_validation(self, protocol: str) -> bool:
+        return bool(self.validation_mask(protocol).any())
 
 
 def build_index(cfg: SynthActConfig) -> SampleIndex:

@@ -164,7 +164,7 @@ def splits(index: SampleIndex) -> dict[str, list[str]]:
     return {
         f"{protocol}_{name}": [index.sample_id(i) for i in index.split(protocol, part)]
         for protocol in PROTOCOLS
-        for name, part in (("train", "train"), ("val", "test"))
+        for name, part in (("train", "trainval"), ("val", "test"))  # the official protocol parts
     }
 
 

@@ -33,7 +33,7 @@ def test_run_directory_contents(toy_recipe, tmp_path):
     lines = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
     epochs = [x for x in lines if x["event"] == "epoch"]
     assert [x["epoch"] for x in epochs] == [1, 2, 3]
-    assert {"train_loss", "lr", "samples_per_s", "top1", "top5"} <= set(epochs[0])
+    assert {"train_loss", "lr", "samples_per_s", "val_top1", "val_top5", "val_loss"} <= set(epochs[0])
     evals = [x for x in lines if x["event"] == "eval"]
     assert len(evals[0]["per_class"]) == 4
     assert summary["test"]["top1"] == saved["test"]["top1"]

@@ -55,15 +55,33 @@ def test_sample_layout_and_meta(tiny):
     assert 2.0 < z.min() and z.max() < 4.0  # about 3 m from the camera
 
 
-@pytest.mark.parametrize(("protocol", "train", "test"), [("xsub", 18, 18), ("xview", 24, 12)])
+@pytest.mark.parametrize(("protocol", "train", "test"), [("xsub", 18, 18), ("xview", 12, 12)])
 def test_split_sizes(tiny, caches, protocol, train, test):
     sets = {s: SynthAct(s, protocol=protocol, modalities=["skeleton"], cache_dir=caches[0], **TINY) for s in ("train", "test")}
     assert (len(sets["train"]), len(sets["test"])) == (train, test)
     ids = [sets["train"].sample_id(i) for i in range(train)]
     if protocol == "xsub":
         assert all("P001" in i for i in ids)  # odd subjects train
+        assert sets["train"].validation_split is None  # one training subject: nothing to hold out
+        with pytest.raises(DataError, match="at least two training subjects"):
+            SynthAct("val", protocol=protocol, modalities=["skeleton"], cache_dir=caches[0], **TINY)
     else:
-        assert all(i[1:8] in ("001C002", "001C003") for i in ids)  # cameras 2 and 3 train
+        assert all(i[1:8] == "001C002" for i in ids)  # camera 2 trains (camera 3 validates)
+
+
+@pytest.mark.parametrize(("protocol", "field", "rule"), [("xsub", "subject", "subjects"), ("xview", "camera", "cameras")])
+def test_validation_split_is_disjoint_from_train_and_test_by_the_protocol_rule(tmp_path, protocol, field, rule):
+    """Issue 15: the validation split shares no subject (xsub) / camera (xview) with training or test."""
+    args = dict(TINY, subjects=4)
+    sets = {s: SynthAct(s, protocol=protocol, modalities=["skeleton"], cache_dir=tmp_path, **args)
+            for s in ("train", "val", "test", "trainval")}
+    groups = {s: {d[i]["meta"][field] for i in range(len(d))} for s, d in sets.items()}
+    assert groups["val"] and not groups["val"] & groups["train"] and not groups["val"] & groups["test"]
+    assert groups["trainval"] == groups["train"] | groups["val"]
+    assert len(sets["train"]) + len(sets["val"]) == len(sets["trainval"])
+    assert sets["train"].validation_split == "val"
+    expected = {"xsub": {3}, "xview": {3}}[protocol]  # the highest odd subject; camera 3
+    assert groups["val"] == expected
 
 
 def _pair(tiny, a: int, b: int) -> tuple[np.ndarray, np.ndarray]:
