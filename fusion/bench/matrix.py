@@ -14,6 +14,9 @@ A bench file is data only (``yaml.safe_load``)::
       - {name: drop-depth, drop: [depth]}
       - {name: frames-random-0.5, corruption: {type: random, ratio: 0.5}}
 
+Every number is a test-split score of the validation-selected checkpoint (``best``: chosen on the
+dataset's validation split, with precise BatchNorm statistics; see :mod:`fusion.data.validation`).
+
 Each (recipe, seed) trains once into ``OUT/RECIPE/seed-S`` (a finished run has ``summary.json``;
 an interrupted one resumes from its last checkpoint), then each condition is evaluated into
 ``eval-CONDITION.json`` there. Finished cells are skipped, so an interrupted bench is re-run with
@@ -139,13 +142,15 @@ def run_bench(bench: Bench, log=print) -> list[dict]:
                              "mean_class_accuracy": None, "per_class": None, "error": str(exc)}
                             for c in bench.conditions)
                 continue
+            test = summary.get("test", {})
             log(f"{block['name']} seed {seed}: {'done before' if done else f'trained in {time.time() - tic:.0f} s'}, "
-                f"top-1 {summary.get('test', {}).get('top1', float('nan')):.4f}")
+                + (summary.get("result") or f"test top-1 {test.get('top1', float('nan')):.4f}"))
             recipe = load_recipe(block["recipe"], overrides)
             cost = _cost(recipe, run_dir)
             for condition in bench.conditions:
                 row = {"recipe": block["name"], "seed": seed, "condition": condition["name"], **cost,
-                       "corruption_ratio": (condition.get("corruption") or {}).get("ratio")}
+                       "corruption_ratio": (condition.get("corruption") or {}).get("ratio"),
+                       "split": condition.get("split") or "test", "checkpoint": None}
                 if not _applicable(condition, recipe):
                     rows.append({**row, "top1": None, "top5": None, "mean_class_accuracy": None, "per_class": None})
                     continue
@@ -154,8 +159,9 @@ def run_bench(bench: Bench, log=print) -> list[dict]:
                     result = json.loads(result_path.read_text())
                 else:
                     result = evaluate_run(run_dir, "best", condition_overrides(condition), tag=condition["name"])
-                    log(f"  {condition['name']}: top-1 {result['top1']:.4f}")
-                rows.append({**row, **{k: result[k] for k in ("top1", "top5", "mean_class_accuracy", "per_class")}})
+                    log(f"  {condition['name']}: {result.get('result') or result['top1']}")
+                rows.append({**row, **{k: result[k] for k in ("top1", "top5", "mean_class_accuracy", "per_class")},
+                             "checkpoint": result.get("checkpoint_label")})
     return rows
 
 

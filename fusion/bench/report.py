@@ -10,7 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-COLUMNS = ["recipe", "seed", "condition", "top1", "top5", "mean_class_accuracy", "params", "gflops"]
+COLUMNS = ["recipe", "seed", "condition", "split", "checkpoint", "top1", "top5", "mean_class_accuracy", "params",
+           "gflops"]
 
 
 def write_results(rows: list[dict], out: Path, class_names: list[str] | None = None) -> dict[str, Path]:
@@ -66,7 +67,9 @@ def markdown_report(summary: dict, title: str) -> str:
     lines = [
         f"# Bench: {title}",
         "",
-        f"Top-1 accuracy (%), mean ± std over {seeds} seed(s); n/a = condition not applicable.",
+        f"Test top-1 accuracy (%) @best(val): each run's checkpoint selected on the validation split (precise "
+        f"BatchNorm statistics), measured once on the test split; mean ± std over {seeds} seed(s); n/a = condition "
+        "not applicable.",
         "",
         "| recipe | params | GFLOPs/sample | " + " | ".join(conditions) + " |",
         "|---|---:|---:|" + "---:|" * len(conditions),
