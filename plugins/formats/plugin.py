@@ -13,6 +13,7 @@ from fusion.types import DatasetSpec, InputFormatSpec
 from fusion_plugins.formats.kinetics import KineticsSkeleton
 from fusion_plugins.formats.ntu_dataset import NtuRgbd
 from fusion_plugins.formats.nwucla import NwUcla
+from fusion_plugins.formats.packed import PackedSkeletons
 from fusion_plugins.formats.pkummd import PkuMmd
 from fusion_plugins.formats.pyskl import PoseAnnotations
 from fusion_plugins.formats.stgcn import CtrgcnNpz, StgcnArrays
@@ -28,6 +29,8 @@ READERS = {
     "kinetics_skeleton": (KineticsSkeleton, "Kinetics-skeleton, st-gcn's OpenPose-18 JSON release"),
     "nw_ucla": (NwUcla, "NW-UCLA JSON skeletons (CTR-GCN form); views 1, 2 train, view 3 tests"),
     "pku_mmd": (PkuMmd, "PKU-MMD skeleton sequences cut into clips by the label intervals"),
+    "packed": (PackedSkeletons, "a split written by `fusion data pack`: memory-mapped float32/float16 skeleton "
+                                "arrays, zero-copy and shared by data-loader workers"),
 }
 
 
