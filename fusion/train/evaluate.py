@@ -11,6 +11,7 @@ from accelerate import Accelerator
 from fusion.data.workers import guard_workers
 from fusion.errors import RecipeError
 from fusion.metrics import classification_report
+from fusion.train.console import bar, progress_enabled
 
 
 @torch.no_grad()
@@ -22,7 +23,9 @@ def predict(accelerator: Accelerator, model, loader) -> tuple[torch.Tensor, torc
     was_training = model.training
     model.eval()
     scores, labels, indices = [], [], []
-    for batch in guard_workers(loader, getattr(loader, "dataset", None)):
+    batches = guard_workers(loader, getattr(loader, "dataset", None))
+    total = len(loader) if hasattr(loader, "__len__") else None
+    for batch in bar(batches, total=total, desc="eval", enabled=progress_enabled(None, accelerator.is_main_process)):
         logits = model(batch).logits.float()
         logits, label, index = accelerator.gather_for_metrics((logits, batch["label"], batch["index"]))
         scores.append(logits.cpu())
