@@ -11,11 +11,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from fusion.errors import ContractError, RecipeError
 from fusion.types import Features
 
+from .fast import batch_norm_group, is_norm, merged_conv
 from .layouts import SkeletonLayout
 
 #: A multi-scale TCN branch: ``(kernel, dilation)``, ``"max"`` (3×1 max-pool) or ``"1x1"``.
@@ -120,12 +122,31 @@ class GraphConv(nn.Module):
     (``einsum('nkctv,kvw->nctw')``) so callers can pass a fixed, reweighted or learnable A.
     """
 
+    #: True: always run :meth:`forward_reference` (see :func:`.fast.use_reference`).
+    reference = False
+
     def __init__(self, in_channels: int, out_channels: int, num_subsets: int):
         super().__init__()
         self.num_subsets = num_subsets
         self.conv = nn.Conv2d(in_channels, out_channels * num_subsets, kernel_size=1)
 
     def forward(self, x: torch.Tensor, adjacency: torch.Tensor) -> torch.Tensor:
+        """Fast path: when the graph widens the features (C_in < C_out), contract A on the C_in input
+        channels first, then one 1×1 conv over the K·C_in aggregated maps (K·C_in·V² instead of K·C_out·V²
+        per frame); the conv bias enters as ``Σ_k b_k ⊗ colsum(A_k)``."""
+        k, out = self.num_subsets, self.conv.out_channels // self.num_subsets
+        n, cin, t, v = x.shape
+        if self.reference or cin >= out:
+            return self.forward_reference(x, adjacency)
+        w = adjacency.shape[-1]
+        xa = torch.matmul(x, adjacency.permute(1, 0, 2).reshape(v, k * w))  # N, C_in, T, K·W
+        xa = xa.view(n, cin, t, k, w).permute(0, 3, 1, 2, 4).reshape(n, k * cin, t, w)
+        weight = self.conv.weight.view(k, out, cin).transpose(0, 1).reshape(out, k * cin, 1, 1)
+        y = F.conv2d(xa, weight)
+        bias = torch.einsum("kc,kw->cw", self.conv.bias.view(k, out), adjacency.sum(1))
+        return y + bias[None, :, None]
+
+    def forward_reference(self, x: torch.Tensor, adjacency: torch.Tensor) -> torch.Tensor:
         n, _, t, v = x.shape
         x = self.conv(x).view(n, self.num_subsets, -1, t, v)
         return torch.einsum("nkctv,kvw->nctw", x, adjacency).contiguous()
@@ -150,9 +171,13 @@ class MultiScaleTemporalConv(nn.Module):
         dropout: dropout after the fuse (pyskl ``tcn_dropout``).
     """
 
+    #: True: always run :meth:`forward_reference` (see :func:`.fast.use_reference`).
+    reference = False
+
     def __init__(self, in_channels: int, out_channels: int, branches: Sequence[Branch], stride: int = 1,
                  branch_norm: bool = True, split: str = "equal", fuse: bool = False, dropout: float = 0.0):
         super().__init__()
+        self.kinds = ["1x1" if kind == "1x1" else "seq" for kind in branches]
         count = len(branches)
         width = out_channels // count
         if split == "equal":
@@ -189,6 +214,37 @@ class MultiScaleTemporalConv(nn.Module):
         return nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Fast path: the branches' leading 1×1 convs (and the stride-1 ``1x1`` branch) run as one conv,
+        their BatchNorms as one grouped BN, their ReLUs as one; then each branch's temporal part."""
+        if self.reference:
+            return self.forward_reference(x)
+        seq = [i for i, kind in enumerate(self.kinds) if kind == "seq"]
+        heads = [self.branches[i][0] for i in seq]
+        norms = [self.branches[i][1] for i in seq]
+        merged = [i for i, kind in enumerate(self.kinds) if kind == "1x1"
+                  and self.branches[i].conv.stride == (1, 1) and is_norm(self.branches[i].bn) == is_norm(norms[0])]
+        convs = heads + [self.branches[i].conv for i in merged]
+        y = merged_conv(x, convs)
+        if is_norm(norms[0]):
+            y = batch_norm_group(y, norms + [self.branches[i].bn for i in merged])
+        widths = [c.out_channels for c in convs]
+        width_seq = sum(widths[:len(seq)])
+        chunks = list(F.relu(y[:, :width_seq]).split(widths[:len(seq)], dim=1))
+        chunks += list(y[:, width_seq:].split(widths[len(seq):], dim=1))
+        outputs: list[torch.Tensor | None] = [None] * len(self.branches)
+        for j, i in enumerate(seq):
+            out = chunks[j]
+            for layer in list(self.branches[i])[3:]:
+                out = layer(out)
+            outputs[i] = out
+        for j, i in enumerate(merged):
+            outputs[i] = chunks[len(seq) + j]
+        for i, out in enumerate(outputs):
+            if out is None:
+                outputs[i] = self.branches[i](x)
+        return self.fuse(torch.cat(outputs, dim=1))
+
+    def forward_reference(self, x: torch.Tensor) -> torch.Tensor:
         return self.fuse(torch.cat([branch(x) for branch in self.branches], dim=1))
 
 

@@ -15,10 +15,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from fusion.errors import RecipeError
 
+from .fast import merged_conv
 from .blocks import DataNorm, GCNBlock, GraphStack, MultiScaleTemporalConv, check_block_lists, residual, select_config
 from .layouts import get_layout
 
@@ -62,7 +64,16 @@ class CTRGC(nn.Module):
 
 
 class CTRGCUnit(nn.Module):
-    """CTR-GCN's ``unit_gcn``: ``ReLU(BN(Σ_k CTRGC_k(x, PA_k, α)) + down(x))``."""
+    """CTR-GCN's ``unit_gcn``: ``ReLU(BN(Σ_k CTRGC_k(x, PA_k, α)) + down(x))``.
+
+    The fast path (default; ``reference = True`` runs the subset loop) computes the same sum with the K
+    subsets batched: ``conv1``/``conv2`` of all subsets as one 1×1 conv on the time-mean of x (a 1×1 conv
+    commutes with the mean, so the (N, C, T, V) maps are never built), ``conv3`` as one conv, ``conv4`` as
+    one grouped conv, and the K topology products as one batched matmul summed over K.
+    """
+
+    #: True: always run :meth:`forward_reference` (see :func:`.fast.use_reference`).
+    reference = False
 
     def __init__(self, in_channels: int, out_channels: int, adjacency: torch.Tensor):
         super().__init__()
@@ -74,6 +85,27 @@ class CTRGCUnit(nn.Module):
         self.relu = nn.ReLU()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.reference:
+            return self.forward_reference(x)
+        return self.relu(self.bn(self.aggregate(x)) + self.down(x))
+
+    def aggregate(self, x: torch.Tensor) -> torch.Tensor:
+        """``Σ_k CTRGC_k(x, PA_k, α)`` with the subsets batched (see the class docstring)."""
+        convs = list(self.convs)
+        k, n, t, v = len(convs), x.shape[0], x.shape[2], x.shape[3]
+        rel, out = convs[0].conv1.out_channels, convs[0].conv3.out_channels
+        qk = merged_conv(x.mean(2, keepdim=True), [c.conv1 for c in convs] + [c.conv2 for c in convs])
+        qk = qk.view(n, 2, k * rel, v)
+        relation = torch.tanh(qk[:, 0].unsqueeze(-1) - qk[:, 1].unsqueeze(-2))  # N, K·R, V, V
+        weight4 = torch.cat([c.conv4.weight for c in convs])
+        bias4 = torch.cat([c.conv4.bias for c in convs])
+        topology = F.conv2d(relation, weight4, bias4, groups=k).view(n, k, out, v, v) * self.alpha
+        topology = topology + self.PA[None, :, None]  # N, K, C, U, V
+        z = merged_conv(x, [c.conv3 for c in convs])  # N, K·C, T, V
+        y = torch.matmul(z.view(n * k * out, t, v), topology.view(n * k * out, v, v).transpose(1, 2))
+        return y.view(n, k, out, t, v).sum(1)
+
+    def forward_reference(self, x: torch.Tensor) -> torch.Tensor:
         y = sum(conv(x, self.PA, i, self.alpha) for i, conv in enumerate(self.convs))
         return self.relu(self.bn(y) + self.down(x))
 

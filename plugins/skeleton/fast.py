@@ -1,0 +1,109 @@
+"""Fast paths: the switch back to the reference implementation, grouped BatchNorm and merged 1×1 convs.
+
+Every module with a fast path keeps its original forward as ``forward_reference`` and a class attribute
+``reference = False``; :func:`use_reference` flips it on a whole model so tests and
+``benchmarks/train_speed.py`` can compare both paths on the same parameters. Fast paths only reorder
+exact algebra (merged convolutions, means taken before linear maps, one contraction instead of a loop), so
+parameter names, ``state_dict`` keys and checkpoints are the reference's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def use_reference(model: nn.Module, reference: bool = True) -> nn.Module:
+    """Run every fast-path module of ``model`` through its reference forward (or back); returns ``model``."""
+    for module in model.modules():
+        if hasattr(type(module), "reference"):
+            module.reference = reference
+    return model
+
+
+def is_norm(module: nn.Module) -> bool:
+    """True for a BatchNorm that still computes (an ``Identity`` left by folding is not)."""
+    return isinstance(module, nn.modules.batchnorm._BatchNorm)
+
+
+def batch_norm_group(x: torch.Tensor, norms: Sequence[nn.Module]) -> torch.Tensor:
+    """Apply the BatchNorms ``norms`` to consecutive channel chunks of ``x`` in one call.
+
+    Same result and running-statistics update as calling each BN on its chunk (per-channel statistics do
+    not mix); all BNs must share mode, ``eps``, momentum and ``track_running_stats``.
+    """
+    if len(norms) == 1:
+        return norms[0](x)
+    first = norms[0]
+    training = first.training or not first.track_running_stats
+    momentum = 0.0 if first.momentum is None else first.momentum
+    if first.training and first.track_running_stats:
+        for bn in norms:
+            bn.num_batches_tracked.add_(1)
+        if first.momentum is None:
+            momentum = 1.0 / float(first.num_batches_tracked)
+    track = first.track_running_stats
+    mean = torch.cat([bn.running_mean for bn in norms]) if track else None
+    var = torch.cat([bn.running_var for bn in norms]) if track else None
+    weight = torch.cat([bn.weight for bn in norms]) if first.affine else None
+    bias = torch.cat([bn.bias for bn in norms]) if first.affine else None
+    y = F.batch_norm(x, mean, var, weight, bias, training, momentum, first.eps)
+    if track and first.training:
+        with torch.no_grad():
+            start = 0
+            for bn in norms:
+                width = bn.num_features
+                bn.running_mean.copy_(mean[start:start + width])
+                bn.running_var.copy_(var[start:start + width])
+                start += width
+    return y
+
+
+def merged_conv(x: torch.Tensor, convs: Sequence[nn.Conv2d]) -> torch.Tensor:
+    """The outputs of several convolutions with the same geometry on ``x``, concatenated over channels, in one call."""
+    if len(convs) == 1:
+        return convs[0](x)
+    first = convs[0]
+    weight = torch.cat([c.weight for c in convs])
+    bias = torch.cat([c.bias for c in convs]) if first.bias is not None else None
+    return F.conv2d(x, weight, bias, first.stride, first.padding, first.dilation, first.groups)
+
+
+class ChannelShift(nn.Module):
+    """``x + shift[c]``: what remains of a BatchNorm whose scale was folded into a preceding linear map."""
+
+    def __init__(self, shift: torch.Tensor):
+        super().__init__()
+        self.register_buffer("shift", shift.detach().clone())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.shift.view(1, -1, *([1] * (x.dim() - 2)))
+
+
+def bn_scale_shift(bn: nn.modules.batchnorm._BatchNorm) -> tuple[torch.Tensor, torch.Tensor]:
+    """Eval-mode BN as ``y = scale · x + shift`` per channel."""
+    scale = torch.rsqrt(bn.running_var + bn.eps)
+    if bn.affine:
+        scale = scale * bn.weight
+    shift = -bn.running_mean * scale
+    if bn.affine:
+        shift = shift + bn.bias
+    return scale.detach(), shift.detach()
+
+
+@torch.no_grad()
+def fold_into_conv(conv: nn.Conv2d | nn.Conv3d | nn.Conv1d, bn: nn.modules.batchnorm._BatchNorm) -> None:
+    """Fold eval-mode ``bn`` into the convolution right before it (weights and bias, in place)."""
+    scale, shift = bn_scale_shift(bn)
+    conv.weight.mul_(scale.view(-1, *([1] * (conv.weight.dim() - 1))))
+    if conv.bias is None:
+        conv.bias = nn.Parameter(shift.clone())
+    else:
+        conv.bias.mul_(scale).add_(shift)
+
+
+__all__ = ["use_reference", "batch_norm_group", "merged_conv", "ChannelShift", "bn_scale_shift", "fold_into_conv",
+           "is_norm"]
