@@ -12,7 +12,10 @@ Stages: decode (file parse or video decode), pose (estimator), transform (the ru
 transforms + collate), model (forward). ``windows/s (no pose)`` is windows over wall time minus
 pose time: the target is >= 4 windows/s for the skeleton GCN (a 30 fps source at stride 8 needs 3.75).
 
-    OMP_NUM_THREADS=2 python benchmarks/predict_latency.py [--window 64] [--stride 8] [--runs DIR]
+    python benchmarks/predict_latency.py [--window 64] [--stride 8] [--threads 1] [--runs DIR]
+
+Under load (other processes on the 2 cores), two torch threads wait on each other: the small ST-GCN
+took 7-17 ms per window on one thread and 240-1100 ms on two, so one thread is the default.
 """
 
 from __future__ import annotations
@@ -121,8 +124,10 @@ def main() -> int:
     parser.add_argument("--stride", type=int, default=8)
     parser.add_argument("--runs", help="folder for the trained runs (kept between invocations)")
     parser.add_argument("--only", nargs="*", choices=list(RUNS), help="measure these rows only")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads (default 1: on 2 shared cores, 2 threads made the small GCN 15-30x slower)")
     args = parser.parse_args()
-    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "2")))
+    torch.set_num_threads(args.threads)
     folder = Path(args.runs or tempfile.mkdtemp(prefix="predict-latency-"))
     folder.mkdir(parents=True, exist_ok=True)
     print(f"torch threads {torch.get_num_threads()}, window {args.window}, stride {args.stride}; runs in {folder}; "

@@ -92,5 +92,6 @@ def add_poses(samples: list[dict], estimator, modalities=("pose2d",)) -> None:
         meta.update(pose2d_layout=info.get("layout"), bones=info.get("bones", []), img_shape=(height, width),
                     image_size=(width, height))
         meta["layout"] = info.get("layout")
+        meta["skeleton_pixels"] = "skeleton" in targets  # 2D pixels + score in the skeleton slot (for overlays)
         for key in targets:
             sample[key] = pose

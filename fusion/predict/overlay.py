@@ -20,8 +20,8 @@ def _joints(sample: dict) -> tuple[np.ndarray | None, bool]:
     """(M, T, V, 2+) joints to draw and whether they are image pixels (2D pose) rather than 3D metres."""
     if sample.get("pose2d") is not None:
         return np.asarray(sample["pose2d"], np.float32), True
-    if sample.get("skeleton") is not None:
-        return np.asarray(sample["skeleton"], np.float32), False
+    if sample.get("skeleton") is not None:  # 3D metres, or pixels where a pose estimator filled it
+        return np.asarray(sample["skeleton"], np.float32), bool((sample.get("meta") or {}).get("skeleton_pixels"))
     return None, False
 
 
