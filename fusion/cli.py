@@ -73,7 +73,6 @@ def cmd_train(args) -> int:
     recipe = load_recipe(args.recipe, overrides)
     registry = registry_for(recipe)
     validate(recipe, registry)
-    registry.call_event("fusion_recipe_loaded", recipe=recipe)
     run_dir = Path(args.out) if args.out else default_run_dir(recipe)
     summary = Trainer(recipe, run_dir, resume=args.resume, overwrite=args.overwrite).fit()
     if int(os.environ.get("RANK", "0")) == 0:

@@ -66,7 +66,7 @@ DEFAULTS: dict[str, Any] = {
         "log_with": ["tensorboard"],
     },
     "eval": {"batch_size": 64, "split": None, "drop": [], "checkpoint": "best", "corruption": None, "clips": 1,
-             "precise_bn": {"batches": 50}},
+             "precise_bn": {"batches": 50}, "metrics": []},
 }
 
 # Allowed types per key: a type, a tuple of types, a nested dict (a section), a list of allowed
@@ -140,6 +140,7 @@ SCHEMA: dict[str, Any] = {
         "corruption": (dict, type(None)),
         "clips": int,
         "precise_bn": (dict, bool),
+        "metrics": list,
     },
 }
 
@@ -399,6 +400,8 @@ def validate(recipe: dict, registry: Registry | None = None) -> None:
         _check_value(key, value, SCHEMA[key], registry)
     for modality, block in (recipe["model"]["encoders"] or {}).items():
         check_component(f"model.encoders.{modality}", block, "encoder", registry)
+    for i, block in enumerate(recipe["eval"].get("metrics") or []):
+        check_component(f"eval.metrics[{i}]", block, "metric", registry)
     for phase in ("train", "test"):
         for i, block in enumerate(recipe["data"]["transforms"][phase]):
             check_component(f"data.transforms.{phase}[{i}]", block, "transform", registry)

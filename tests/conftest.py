@@ -29,3 +29,11 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_trust_store(tmp_path_factory):
+    """Runs the tests train are remembered as trusted (fusion.train.trust) in a temporary folder, not in ~."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("FUSION_STATE_DIR", str(tmp_path_factory.mktemp("fusion-state")))
+        yield

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
@@ -10,7 +10,7 @@ from torch.utils.data import DataLoader
 
 from fusion.data import Collator, EpochSampler, RecipeDataset
 from fusion.errors import ContractError, DataError, RecipeError
-from fusion.construct import BuildContext, create_dataset, create_objective, create_transform
+from fusion.construct import BuildContext, create_dataset, create_metric, create_objective, create_transform
 from fusion.model import FusionModel, build_model
 from fusion.registry import Registry, get_registry
 from fusion.train.threads import worker_init
@@ -39,8 +39,21 @@ class TrainModule(nn.Module):
         return param_groups(self, weight_decay, decay_all)
 
 
+#: Recipes already handed to ``fusion_recipe_loaded`` (by identity; the dicts are kept so ids stay unique).
+_ANNOUNCED: dict[int, dict] = {}
+
+
 def registry_for(recipe: dict) -> Registry:
-    return get_registry(recipe.get("plugins") or ())
+    """The registry of the installed plugins plus the recipe's ``plugins:``.
+
+    Every command reaches its recipe's registry here before it builds anything, so this is the one place
+    that calls ``fusion_recipe_loaded`` (once per recipe dict).
+    """
+    registry = get_registry(recipe.get("plugins") or ())
+    if id(recipe) not in _ANNOUNCED:
+        _ANNOUNCED[id(recipe)] = recipe
+        registry.call_event("fusion_recipe_loaded", recipe=recipe)
+    return registry
 
 
 def modalities_of(recipe: dict) -> list[str]:
@@ -163,6 +176,7 @@ class Built:
     class_names: list[str]
     val_set: RecipeDataset | None = None  # what selects ``best`` (fusion.data.validation); None: no validation
     validation: str = ""  # where validation comes from, in one sentence
+    metrics: list = field(default_factory=list)  # eval.metrics, built: callables (scores, labels) -> dict
 
 
 def build_all(recipe: dict) -> Built:
@@ -180,4 +194,6 @@ def build_all(recipe: dict) -> Built:
     torch.manual_seed(recipe["train"]["seed"])
     module = build_train_module(recipe, registry, num_classes)
     names = list(getattr(train_set.base, "class_names", None) or [str(i) for i in range(num_classes)])
-    return Built(registry, train_set, test_set, collator, module, num_classes, names, val_set, plan.rule)
+    metrics = [create_metric(block, BuildContext(registry, f"eval.metrics[{i}]"))
+               for i, block in enumerate(recipe["eval"].get("metrics") or [])]
+    return Built(registry, train_set, test_set, collator, module, num_classes, names, val_set, plan.rule, metrics)

@@ -6,7 +6,9 @@ worst a stale temporary folder that is ignored and cleaned up on the next save.
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -14,6 +16,7 @@ from accelerate import Accelerator
 from accelerate.utils.other import load as safe_load
 
 from fusion.errors import TrainingError
+from fusion.train.rundir import fsync_dir
 
 MARKER = "COMPLETE"
 STATE_FILE = "trainer_state.json"
@@ -28,23 +31,45 @@ def is_complete(path: Path) -> bool:
 
 
 def save_checkpoint(accelerator: Accelerator, run_dir: Path, name: str, state: dict) -> Path:
-    """Save model/optimiser/RNG state plus ``state`` (epoch, step, ...) as checkpoint ``name``."""
+    """Save model/optimiser/RNG state plus ``state`` (epoch, step, ...) as checkpoint ``name``.
+
+    Every file is fsynced before the marker and the rename; a failed write (disk full, file-size
+    limit) removes the temporary folder and raises one sentence, the previous checkpoint untouched.
+    """
     final = checkpoint_dir(run_dir, name)
     tmp = final.with_name(f".tmp-{name}")
     old = final.with_name(f".old-{name}")
-    if accelerator.is_main_process:
+    try:
+        if accelerator.is_main_process:
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.mkdir(parents=True)
+        accelerator.wait_for_everyone()
+        accelerator.save_state(str(tmp), safe_serialization=True)
+        accelerator.wait_for_everyone()
+        if accelerator.is_main_process:
+            (tmp / STATE_FILE).write_text(json.dumps(state, indent=1))
+            for file in tmp.iterdir():
+                with open(file, "rb") as f:
+                    os.fsync(f.fileno())
+            (tmp / MARKER).write_text("ok\n")
+            fsync_dir(tmp)
+    except Exception as exc:  # OSError, or the SafetensorError that wraps one
         shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-    accelerator.wait_for_everyone()
-    accelerator.save_state(str(tmp), safe_serialization=True)
-    accelerator.wait_for_everyone()
+        previous = find_checkpoint(run_dir, name)
+        reason = {errno.ENOSPC: "the disk is full", errno.EFBIG: "the file-size limit was reached",
+                  errno.EDQUOT: "the disk quota is exceeded"}.get(getattr(exc, "errno", None))
+        if reason is None:
+            text = str(exc)
+            reason = ("the disk is full" if "No space" in text else "the file-size limit was reached"
+                      if "too large" in text.lower() else f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}")
+        raise TrainingError(f"could not save checkpoint {name!r} in {final.parent}: {reason}; "
+                            f"the previous checkpoint {previous or '(none yet)'} is intact") from None
     if accelerator.is_main_process:
-        (tmp / STATE_FILE).write_text(json.dumps(state, indent=1))
-        (tmp / MARKER).write_text("ok\n")
         if final.exists():
             shutil.rmtree(old, ignore_errors=True)
             final.rename(old)
         tmp.rename(final)
+        fsync_dir(final.parent)
         shutil.rmtree(old, ignore_errors=True)
     accelerator.wait_for_everyone()
     return final
@@ -74,4 +99,13 @@ def find_checkpoint(run_dir: Path, name: str = "last") -> Path | None:
 
 
 def read_state(path: Path) -> dict:
-    return json.loads((path / STATE_FILE).read_text())
+    """The checkpoint's ``trainer_state.json``; one sentence if it is missing or damaged."""
+    file = path / STATE_FILE
+    try:
+        state = json.loads(file.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise TrainingError(f"{file} is missing or damaged ({str(exc).splitlines()[0]}); "
+                            "the checkpoint cannot be used") from None
+    if not isinstance(state, dict) or not all(isinstance(state.get(k), int) for k in ("epoch", "global_step")):
+        raise TrainingError(f"{file} is damaged: expected a mapping with integer 'epoch' and 'global_step'")
+    return state

@@ -95,7 +95,8 @@ def evaluate_run(run_dir: Path, which: str | None = None, overrides=(), tag: str
     accelerator = make_accelerator(recipe["train"]["precision"])
     loader = build_loader(recipe, built.test_set, built.collator, False, recipe["eval"]["batch_size"])
     model, loader = accelerator.prepare(built.module.model, loader)
-    report, predictions = evaluate(accelerator, model, loader, built.num_classes, recipe["eval"]["clips"])
+    report, predictions = evaluate(accelerator, model, loader, built.num_classes, recipe["eval"]["clips"],
+                                   built.metrics)
     stamp = tag or time.strftime("%Y%m%d-%H%M%S")
     out = run_dir / f"eval-{stamp}.json"
     result = {k: report[k] for k in ("top1", "top5", "mean_class_accuracy", "per_class", "count", "confusion", "skipped")}

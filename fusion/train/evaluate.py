@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 from pathlib import Path
 
 import numpy as np
@@ -15,29 +17,56 @@ from fusion.train.console import bar, progress_enabled
 
 
 @torch.no_grad()
-def predict(accelerator: Accelerator, model, loader) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def predict(accelerator: Accelerator, model, loader, counts: dict | None = None
+            ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(scores (N, K), labels (N,), indices (N,)) over the whole loader, gathered from every process.
 
-    ``gather_for_metrics`` drops the samples Accelerate duplicated to even out the last batch.
+    ``gather_for_metrics`` drops the samples Accelerate duplicated to even out the last batch. Samples
+    dropped by ``data.on_error: skip`` are counted in ``counts["skipped"]``; a batch that lost all of
+    its samples is skipped.
     """
     was_training = model.training
     model.eval()
     scores, labels, indices = [], [], []
+    skipped = 0
     batches = guard_workers(loader, getattr(loader, "dataset", None))
     total = len(loader) if hasattr(loader, "__len__") else None
     for batch in bar(batches, total=total, desc="eval", enabled=progress_enabled(None, accelerator.is_main_process)):
-        logits = model(batch).logits.float()
+        skipped += int(batch.get("skipped", 0))
+        if _all_ranks_empty(accelerator, batch):
+            continue
+        logits = _logits_or_empty(accelerator, model, batch)
         logits, label, index = accelerator.gather_for_metrics((logits, batch["label"], batch["index"]))
         scores.append(logits.cpu())
         labels.append(label.cpu())
         indices.append(index.cpu())
     model.train(was_training)
+    if counts is not None:
+        counts["skipped"] = counts.get("skipped", 0) + int(
+            accelerator.reduce(torch.tensor(skipped, device=accelerator.device), "sum"))
     if not scores:
         return torch.zeros(0, 0), torch.zeros(0, dtype=torch.long), torch.zeros(0, dtype=torch.long)
     return torch.cat(scores), torch.cat(labels), torch.cat(indices)
 
 
-def multi_clip_predict(accelerator: Accelerator, model, loader, clips: int):
+def _all_ranks_empty(accelerator: Accelerator, batch: dict) -> bool:
+    kept = torch.tensor(float(len(batch["label"])), device=accelerator.device)
+    if accelerator.num_processes > 1:
+        kept = accelerator.reduce(kept, "sum")
+    return bool(kept == 0)
+
+
+def _logits_or_empty(accelerator: Accelerator, model, batch: dict) -> torch.Tensor:
+    """The batch's logits; a rank whose batch is empty (others' are not) sends (0, K) to the gather."""
+    logits = model(batch).logits.float() if len(batch["label"]) else None
+    if accelerator.num_processes == 1:
+        return logits
+    width = accelerator.reduce(torch.tensor(0 if logits is None else logits.shape[-1], device=accelerator.device),
+                               "max")
+    return torch.zeros(0, int(width), device=accelerator.device) if logits is None else logits
+
+
+def multi_clip_predict(accelerator: Accelerator, model, loader, clips: int, counts: dict | None = None):
     """Softmax averaged over ``clips`` passes, pass ``c`` seeding the test transforms with epoch ``c``.
 
     PYSKL's multi-clip testing (``average_clips='prob'``): the test transforms must sample at random
@@ -51,7 +80,7 @@ def multi_clip_predict(accelerator: Accelerator, model, loader, clips: int):
     try:
         for clip in range(clips):
             dataset.set_epoch(clip)
-            scores, clip_labels, clip_indices = predict(accelerator, model, loader)
+            scores, clip_labels, clip_indices = predict(accelerator, model, loader, counts if clip == 0 else None)
             order = clip_indices.argsort()  # align the passes sample by sample
             probabilities = scores[order].softmax(-1)
             total = probabilities if total is None else total + probabilities
@@ -61,18 +90,25 @@ def multi_clip_predict(accelerator: Accelerator, model, loader, clips: int):
     return total / clips, labels, indices
 
 
-def evaluate(accelerator: Accelerator, model, loader, num_classes: int, clips: int = 1) -> tuple[dict, dict]:
+def evaluate(accelerator: Accelerator, model, loader, num_classes: int, clips: int = 1,
+             metrics: Sequence[Callable] = ()) -> tuple[dict, dict]:
     """Classification report plus the predictions (for saving and score fusion): logits for one clip,
-    averaged softmax probabilities for ``clips`` > 1 (see :func:`multi_clip_predict`)."""
+    averaged softmax probabilities for ``clips`` > 1 (see :func:`multi_clip_predict`). ``report["skipped"]``
+    counts the samples ``data.on_error: skip`` dropped (of the first clip). ``metrics`` (the recipe's
+    ``eval.metrics``, from ``fusion_add_metrics``) add their ``(scores, labels) -> dict`` to the report."""
+    counts: dict = {}
     if clips > 1:
-        scores, labels, indices = multi_clip_predict(accelerator, model, loader, clips)
+        scores, labels, indices = multi_clip_predict(accelerator, model, loader, clips, counts)
     else:
-        scores, labels, indices = predict(accelerator, model, loader)
+        scores, labels, indices = predict(accelerator, model, loader, counts)
     report = classification_report(scores, labels, num_classes)
+    report["skipped"] = counts.get("skipped", 0)
     if len(labels):  # cross-entropy of the logits, or of the averaged probabilities for several clips
         log_p = scores.clamp_min(1e-12).log() if clips > 1 else scores.log_softmax(-1)
         report["loss"] = float(torch.nn.functional.nll_loss(log_p, labels))
     report["unique_indices"] = int(torch.unique(indices).numel())
+    for metric in metrics:
+        report.update(metric(scores, labels))
     return report, {"scores": scores.numpy(), "labels": labels.numpy(), "indices": indices.numpy()}
 
 

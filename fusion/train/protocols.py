@@ -306,12 +306,13 @@ def subset_dataset_block(block: dict, fraction: float, balanced: bool, seed: int
                                                 "seed": seed, "subset_split": split, "plugins": list(plugins)}}
 
 
-def run_protocol(run_dir: str | Path, protocol: str, opts: ProtocolOptions | None = None, overrides=()) -> dict:
+def run_protocol(run_dir: str | Path, protocol: str, opts: ProtocolOptions | None = None, overrides=(),
+                 trust_plugins: bool = False) -> dict:
     """Run one protocol on a finished run and write ``RUN_DIR/protocol-NAME-TIME.json``."""
     if protocol not in PROTOCOLS:
         raise RecipeError(f"--protocol {protocol!r}: choose one of {', '.join(PROTOCOLS)}")
     run_dir, opts = Path(run_dir), opts or ProtocolOptions()
-    recipe, built, path = load_run(run_dir, overrides, opts.checkpoint, opts.init)
+    recipe, built, path = load_run(run_dir, overrides, opts.checkpoint, opts.init, trust_plugins=trust_plugins)
     which = opts.checkpoint or recipe["eval"]["checkpoint"]
     modality = encoder_modality(built, opts.modality)
     stamp = time.strftime("%Y%m%d-%H%M%S")

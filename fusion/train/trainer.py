@@ -361,7 +361,7 @@ class Trainer:
         """Evaluate the current weights on ``split`` (after precise BN), warning if one class takes every sample."""
         self._precise_bn()
         report, predictions = evaluate(self.accelerator, self.accelerator.unwrap_model(self.module).model, loader,
-                                       self.built.num_classes, self.recipe["eval"]["clips"])
+                                       self.built.num_classes, self.recipe["eval"]["clips"], self.built.metrics)
         if self.accelerator.is_main_process:
             warn_one_class(split, predictions["scores"], self.built.class_names)
         return report, predictions
@@ -395,7 +395,8 @@ class Trainer:
             load_weights(acc.unwrap_model(self.module), best)
             label = checkpoint_label("best", self.state.get("best_epoch"))
             report, self._last_predictions = evaluate(acc, acc.unwrap_model(self.module).model, self.test_loader,
-                                                      self.built.num_classes, self.recipe["eval"]["clips"])
+                                                      self.built.num_classes, self.recipe["eval"]["clips"],
+                                                      self.built.metrics)
             if acc.is_main_process:
                 warn_one_class("test", self._last_predictions["scores"], self.built.class_names)
         else:  # no validation, or stopped before the first one: the current weights
