@@ -63,7 +63,9 @@ def kinetics_array(video: dict, path: Path, num_person_in: int, num_person_out: 
         if not isinstance(people, list):
             raise DataError(f"{path}: frame_index {t}: 'skeleton' should be a list of persons, got "
                             f"{type(people).__name__}")
-        if not 0 <= t < max_frames:
+        if t < 0:  # st-gcn's feeder would index from the end: a corrupt index, not a frame
+            raise DataError(f"{path}: frame entry {k} has frame_index {t}, expected 0 or more")
+        if t >= max_frames:
             continue
         for m, person in enumerate(people[:num_person_in]):
             where = f"frame_index {t}, person {m}"

@@ -113,6 +113,11 @@ class PoseAnnotations(FormatDataset):
         annotations = data["annotations"]
         problems = [(_entry_id(e, k) if isinstance(e, dict) else f"#{k}", p)
                     for k, e in enumerate(annotations) for p in _entry_problems(e, k, num_classes)]
+        first: dict[str, int] = {}
+        for k, entry in enumerate(annotations):  # a split names samples by id: two entries of one id are ambiguous
+            name = _entry_id(entry, k) if isinstance(entry, dict) else f"#{k}"
+            if first.setdefault(name, k) != k:
+                problems.append((name, f"annotations {first[name]} and {k} share the id {name!r}"))
         if problems:
             raise DataProblems(str(self.path), problems)
         splits = data.get("split")

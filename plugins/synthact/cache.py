@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fusion.data.limits import regular_file
 from fusion.errors import DataError
 
 
@@ -50,8 +51,9 @@ class ArrayCache:
         """The array memory-mapped read-only (no pickle)."""
         path = self.path(name)
         try:
+            regular_file(path, "synthact cache file")  # a named pipe would block np.load
             return np.load(path, mmap_mode="r", allow_pickle=False)
-        except (OSError, ValueError, EOFError) as exc:
+        except Exception as exc:  # a corrupt header raises ValueError, SyntaxError, tokenize errors...
             raise DataError(
                 f"synthact cache file {path} is unreadable ({exc}); delete the folder {self.folder} to regenerate it"
             ) from exc
