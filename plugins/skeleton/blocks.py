@@ -15,9 +15,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from fusion.errors import ContractError, RecipeError
+from fusion.fastpath import batch_norm_group, fold_into_conv, is_norm, merged_conv
 from fusion.types import Features
 
-from .fast import batch_norm_group, is_norm, merged_conv
 from .layouts import SkeletonLayout
 
 #: A multi-scale TCN branch: ``(kernel, dilation)``, ``"max"`` (3×1 max-pool) or ``"1x1"``.
@@ -83,6 +83,12 @@ class TemporalConv(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.bn(self.conv(x))
 
+    def fold_batchnorm(self) -> None:
+        """Inference: fold the BN into the conv (see :func:`fusion.fastpath.fuse_for_inference`)."""
+        if is_norm(self.bn):
+            fold_into_conv(self.conv, self.bn)
+            self.bn = nn.Identity()
+
 
 class Zero(nn.Module):
     """A residual branch that is switched off (the first block of every GCN)."""
@@ -122,7 +128,7 @@ class GraphConv(nn.Module):
     (``einsum('nkctv,kvw->nctw')``) so callers can pass a fixed, reweighted or learnable A.
     """
 
-    #: True: always run :meth:`forward_reference` (see :func:`.fast.use_reference`).
+    #: True: always run :meth:`forward_reference` (see :func:`fusion.fastpath.use_reference`).
     reference = False
 
     def __init__(self, in_channels: int, out_channels: int, num_subsets: int):
@@ -171,7 +177,7 @@ class MultiScaleTemporalConv(nn.Module):
         dropout: dropout after the fuse (pyskl ``tcn_dropout``).
     """
 
-    #: True: always run :meth:`forward_reference` (see :func:`.fast.use_reference`).
+    #: True: always run :meth:`forward_reference` (see :func:`fusion.fastpath.use_reference`).
     reference = False
 
     def __init__(self, in_channels: int, out_channels: int, branches: Sequence[Branch], stride: int = 1,
@@ -246,6 +252,16 @@ class MultiScaleTemporalConv(nn.Module):
 
     def forward_reference(self, x: torch.Tensor) -> torch.Tensor:
         return self.fuse(torch.cat([branch(x) for branch in self.branches], dim=1))
+
+    def fold_batchnorm(self) -> None:
+        """Inference: fold each branch's ``conv → BN`` and the fuse's ``conv → BN`` (BN after max-pool stays)."""
+        pairs = [(branch, 0, 1) for kind, branch in zip(self.kinds, self.branches) if kind == "seq"]
+        if isinstance(self.fuse, nn.Sequential):
+            pairs.append((self.fuse, 2, 3))
+        for seq, conv, norm in pairs:
+            if is_norm(seq[norm]):
+                fold_into_conv(seq[conv], seq[norm])
+                seq[norm] = nn.Identity()
 
 
 def joint_features(x: torch.Tensor, batch: int, persons: int) -> Features:

@@ -19,8 +19,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from fusion.errors import RecipeError
+from fusion.fastpath import fold_scale_into_rows, is_norm, merged_conv
 
-from .fast import merged_conv
 from .blocks import DataNorm, GCNBlock, GraphStack, MultiScaleTemporalConv, check_block_lists, residual, select_config
 from .layouts import get_layout
 
@@ -72,7 +72,7 @@ class CTRGCUnit(nn.Module):
     one grouped conv, and the K topology products as one batched matmul summed over K.
     """
 
-    #: True: always run :meth:`forward_reference` (see :func:`.fast.use_reference`).
+    #: True: always run :meth:`forward_reference` (see :func:`fusion.fastpath.use_reference`).
     reference = False
 
     def __init__(self, in_channels: int, out_channels: int, adjacency: torch.Tensor):
@@ -108,6 +108,15 @@ class CTRGCUnit(nn.Module):
     def forward_reference(self, x: torch.Tensor) -> torch.Tensor:
         y = sum(conv(x, self.PA, i, self.alpha) for i, conv in enumerate(self.convs))
         return self.relu(self.bn(y) + self.down(x))
+
+    def fold_batchnorm(self) -> None:
+        """Inference: the BN scale goes into every subset's ``conv3`` (the topology product is linear per
+        channel), its shift stays as a :class:`fusion.fastpath.ChannelShift`."""
+        if is_norm(self.bn):
+            shift = None
+            for conv in self.convs:
+                shift = fold_scale_into_rows(conv.conv3, self.bn)
+            self.bn = shift
 
 
 class CTRGCNBlock(GCNBlock):

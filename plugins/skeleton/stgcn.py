@@ -15,6 +15,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from fusion.fastpath import fold_scale_into_rows, is_norm
+
 from .blocks import DataNorm, GraphConv, GraphStack, TemporalConv, check_block_lists, residual, select_config
 from .layouts import get_layout
 
@@ -44,6 +46,12 @@ class STGCNBlock(nn.Module):
 
     def forward(self, x: torch.Tensor, adjacency: torch.Tensor) -> torch.Tensor:
         return self.relu(self.tcn(self.gcn(x, adjacency)) + self.residual(x))
+
+    def fold_batchnorm(self) -> None:
+        """Inference: the TCN's leading BN scale into the graph conv's K·C rows, its shift as a
+        :class:`fusion.fastpath.ChannelShift` (the 9×1 conv's own BN folds in :class:`TemporalConv`)."""
+        if is_norm(self.tcn[0]):
+            self.tcn[0] = fold_scale_into_rows(self.gcn.conv, self.tcn[0], self.gcn.num_subsets)
 
 
 class STGCN(GraphStack):

@@ -16,6 +16,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from fusion.fastpath import fold_scale_into_rows, is_norm
+
 from .blocks import (
     DataNorm,
     GCNBlock,
@@ -51,6 +53,11 @@ class AdaptiveGraphConv(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.relu(self.bn(self.conv(x, self.A)) + self.down(x))
+
+    def fold_batchnorm(self) -> None:
+        """Inference: BN scale into the graph conv's K·C rows, its shift as a :class:`fusion.fastpath.ChannelShift`."""
+        if is_norm(self.bn):
+            self.bn = fold_scale_into_rows(self.conv.conv, self.bn, self.conv.num_subsets)
 
 
 class STGCNPPBlock(GCNBlock):

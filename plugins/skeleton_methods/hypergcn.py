@@ -34,6 +34,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from fusion.errors import RecipeError
+from fusion.fastpath import fold_scale_into_rows, is_norm
 from fusion.types import Features
 from fusion_plugins.skeleton.blocks import MultiScaleTemporalConv, check_input, joint_features, residual, select_config
 from fusion_plugins.skeleton.ctrgcn import official_init
@@ -136,6 +137,11 @@ class MultiHeadHyperGraphConv(nn.Module):
         y = torch.einsum("nkuv,nkctv->nkctu", a, y).reshape(n, -1, t, xv.shape[-1])
         v = self.num_joints
         return self.relu(self.bn(y[..., :v]) + self.down(x))
+
+    def fold_batchnorm(self) -> None:
+        """Inference: BN scale into ``conv`` (the head topology product is linear per channel), shift kept."""
+        if is_norm(self.bn):
+            self.bn = fold_scale_into_rows(self.conv, self.bn)
 
 
 class HyperGCNBlock(nn.Module):

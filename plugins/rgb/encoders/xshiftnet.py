@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from fusion.errors import RecipeError
+from fusion.fastpath import fold_into_conv, is_norm
 from fusion.types import EncoderSpec
 from fusion_plugins.rgb.encoders._common import VIDEO_PROVIDES, VolumeEncoder, load_local_checkpoint
 from fusion_plugins.rgb.encoders.tsm import temporal_shift
@@ -51,6 +52,12 @@ class ConvBN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.activate(self.bn(self.conv(x)))
+
+    def fold_batchnorm(self) -> None:
+        """Inference: fold the BN into the conv (``fusion.fastpath.fuse_for_inference``)."""
+        if is_norm(self.bn):
+            fold_into_conv(self.conv, self.bn)
+            self.bn = nn.Identity()
 
 
 class SEModule(nn.Module):

@@ -105,5 +105,38 @@ def fold_into_conv(conv: nn.Conv2d | nn.Conv3d | nn.Conv1d, bn: nn.modules.batch
         conv.bias.mul_(scale).add_(shift)
 
 
-__all__ = ["use_reference", "batch_norm_group", "merged_conv", "ChannelShift", "bn_scale_shift", "fold_into_conv",
+def fold_scale_into_rows(conv: nn.Conv2d | nn.Conv1d, bn: nn.modules.batchnorm._BatchNorm, groups: int = 1) -> nn.Module:
+    """Fold eval-mode ``bn`` through a map that is linear per output channel (a graph contraction after ``conv``):
+    the BN scale multiplies ``conv``'s output rows (``groups`` copies of the channels, e.g. one per subset),
+    and the shift, which does not commute with the contraction, comes back as a :class:`ChannelShift`."""
+    scale, shift = bn_scale_shift(bn)
+    rows = scale.repeat(groups)
+    with torch.no_grad():
+        conv.weight.mul_(rows.view(-1, *([1] * (conv.weight.dim() - 1))))
+        if conv.bias is not None:
+            conv.bias.mul_(rows)
+    return ChannelShift(shift)
+
+
+@torch.no_grad()
+def fuse_for_inference(model: nn.Module) -> nn.Module:
+    """An eval-mode copy of ``model`` with every BatchNorm that follows a linear map folded into it.
+
+    Each module that can fold defines ``fold_batchnorm()``; the copy gives the same outputs as
+    ``model.eval()`` (to float rounding) with fewer passes over memory, and has no gradients. Its
+    ``state_dict`` differs (folded BNs are gone): keep the original for checkpoints.
+    """
+    import copy
+
+    fused = copy.deepcopy(model).eval()
+    for module in list(fused.modules()):
+        fold = getattr(module, "fold_batchnorm", None)
+        if callable(fold):
+            fold()
+    for parameter in fused.parameters():
+        parameter.requires_grad_(False)
+    return fused
+
+
+__all__ = ["fuse_for_inference", "fold_scale_into_rows", "use_reference", "batch_norm_group", "merged_conv", "ChannelShift", "bn_scale_shift", "fold_into_conv",
            "is_norm"]

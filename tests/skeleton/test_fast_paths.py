@@ -1,0 +1,141 @@
+"""Fast paths equal the reference implementations (outputs, gradients, BN statistics) and BN folding is exact.
+
+The reference is today's implementation, kept reachable through ``fusion.fastpath.use_reference``; both
+paths share one set of parameters, so a fast path can only change speed, never the model.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+from torch import nn
+
+from fusion.fastpath import batch_norm_group, fuse_for_inference, use_reference
+from fusion_plugins.rgb.encoders.xshiftnet import RGB_SMALL, xshiftnet_rgb
+from fusion_plugins.skeleton.ctrgcn import ctrgcn
+from fusion_plugins.skeleton.stgcn import stgcn
+from fusion_plugins.skeleton.stgcnpp import stgcnpp
+from fusion_plugins.skeleton.transformer import skeleton_transformer
+from fusion_plugins.skeleton_methods.hypergcn import hypergcn
+from fusion_plugins.skeleton_methods.psumnet import psumnet
+
+SKELETON_MODELS = {
+    "ctrgcn": lambda: ctrgcn(config="small"),
+    "stgcn": lambda: stgcn(config="small", channels=(16, 32, 32), strides=(1, 2, 1)),
+    "stgcnpp": lambda: stgcnpp(config="small"),
+    "hypergcn": lambda: hypergcn(config="small"),
+    "psumnet": lambda: psumnet(part="hand", base_channels=16),
+}
+IN_CHANNELS = {"psumnet": 12}
+JOINTS = {"psumnet": 13}
+
+
+def randomised(model: nn.Module, seed: int = 0) -> nn.Module:
+    """Move every parameter and BN statistic off its initial value (alpha = 0, γ = 1e-6, A = partition
+    would hide whole terms of the fast paths)."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.3 * torch.randn(p.shape, generator=generator, dtype=p.dtype))
+        for m in model.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                m.running_mean.normal_(0, 0.2, generator=generator)
+                m.running_var.uniform_(0.5, 1.5, generator=generator)
+    return model
+
+
+def skeleton_input(name: str, dtype: torch.dtype) -> torch.Tensor:
+    joints = JOINTS.get(name, 25)
+    return torch.randn(2, IN_CHANNELS.get(name, 3), 16, joints, 2, generator=torch.Generator().manual_seed(1), dtype=dtype)
+
+
+def run(model: nn.Module, x: torch.Tensor, reference: bool) -> tuple[torch.Tensor, dict, dict]:
+    """Output, parameter gradients and buffers after one training step's forward/backward."""
+    model = use_reference(copy.deepcopy(model), reference)
+    out = model(x).pooled
+    weights = torch.linspace(-1, 1, out.numel(), dtype=out.dtype).view_as(out)
+    (out * weights).sum().backward()
+    grads = {k: p.grad for k, p in model.named_parameters() if p.grad is not None}
+    return out, grads, dict(model.named_buffers())
+
+
+def max_error(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Largest difference relative to the reference's scale (at least 1)."""
+    return ((a - b).abs().max() / b.abs().max().clamp_min(1.0)).item()
+
+
+@pytest.mark.parametrize("dtype,tolerance", [(torch.float64, 1e-10), (torch.float32, 1e-5)])
+@pytest.mark.parametrize("name", sorted(SKELETON_MODELS))
+def test_fast_path_matches_reference(name, dtype, tolerance):
+    torch.manual_seed(0)
+    model = randomised(SKELETON_MODELS[name]()).to(dtype).train()
+    x = skeleton_input(name, dtype)
+    fast_out, fast_grads, fast_buffers = run(model, x, reference=False)
+    ref_out, ref_grads, ref_buffers = run(model, x, reference=True)
+    assert max_error(fast_out, ref_out) <= tolerance
+    assert fast_grads.keys() == ref_grads.keys() and len(ref_grads) > 10
+    # gradients relative to the largest one: Hyper-GCN's cdist turns rounding into ~1e-11 noise on
+    # gradients that are zero in exact arithmetic (its feature bias), in both paths alike
+    scale = max(g.abs().max() for g in ref_grads.values()).clamp_min(1.0)
+    worst = max(((fast_grads[k] - ref_grads[k]).abs().max() / scale).item() for k in ref_grads)
+    assert worst <= tolerance, worst
+    assert fast_buffers.keys() == ref_buffers.keys()
+    assert all(max_error(fast_buffers[k].to(dtype), ref_buffers[k].to(dtype)) <= tolerance for k in ref_buffers)
+
+
+def test_reference_switch_changes_the_code_path():
+    """The fast path really is another computation (differences at float rounding level, not zero)."""
+    model = randomised(ctrgcn(config="small")).double()
+    x = skeleton_input("ctrgcn", torch.float64)
+    _, fast, _ = run(model, x, reference=False)
+    _, ref, _ = run(model, x, reference=True)
+    assert any((fast[k] - ref[k]).abs().max() > 0 for k in ref)
+
+
+FUSABLE = {
+    **SKELETON_MODELS,
+    "stgcn_paper_dropout": lambda: stgcn(config="small", dropout=0.5),
+    "skeleton_transformer": lambda: skeleton_transformer(config="small"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FUSABLE))
+def test_fuse_for_inference_equals_eval(name):
+    model = randomised(FUSABLE[name]()).eval()
+    x = skeleton_input(name.split("_")[0], torch.float32)
+    fused = fuse_for_inference(model)
+    with torch.no_grad():
+        expected, got = model(x).pooled, fused(x).pooled
+    assert max_error(got, expected) <= 1e-5
+    folded = sum(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()) - sum(
+        isinstance(m, nn.modules.batchnorm._BatchNorm) for m in fused.modules())
+    assert folded > 0 or name == "skeleton_transformer"
+    assert all(not p.requires_grad for p in fused.parameters())
+    assert model.state_dict().keys() != fused.state_dict().keys() or folded == 0  # the original is untouched
+
+
+def test_fuse_for_inference_xshiftnet():
+    model = randomised(xshiftnet_rgb(**RGB_SMALL)).eval()
+    x = torch.randn(1, 3, 4, 32, 32, generator=torch.Generator().manual_seed(2))
+    fused = fuse_for_inference(model)
+    with torch.no_grad():
+        assert max_error(fused(x).pooled, model(x).pooled) <= 1e-5
+    assert not any(isinstance(m, nn.BatchNorm3d) for m in fused.modules())
+
+
+@pytest.mark.parametrize("momentum", [0.1, None])
+def test_batch_norm_group_equals_separate_norms(momentum):
+    norms = [nn.BatchNorm2d(c, momentum=momentum) for c in (3, 5)]
+    for bn in norms:
+        randomised(bn)
+    twins = copy.deepcopy(norms)
+    x = torch.randn(4, 8, 6, 5)
+    for _ in range(2):
+        grouped = batch_norm_group(x, norms)
+        separate = torch.cat([twins[0](x[:, :3]), twins[1](x[:, 3:])], dim=1)
+        assert torch.allclose(grouped, separate, atol=1e-6)
+    for bn, twin in zip(norms, twins):
+        assert torch.allclose(bn.running_mean, twin.running_mean) and torch.allclose(bn.running_var, twin.running_var)
+        assert bn.num_batches_tracked == twin.num_batches_tracked == 2
