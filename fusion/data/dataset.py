@@ -82,7 +82,7 @@ class RecipeDataset(Dataset):
                 sample = transform(sample, rng)
         except Exception as exc:
             if self.on_error == "skip":
-                log.warning("skipping sample %d: %s", index, exc)
+                log.warning("skipping sample %d (id %s): %s", index, self.sample_id(index), exc)
                 return None
             message = str(exc) if isinstance(exc, FusionError) else f"{type(exc).__name__}: {exc}"
             sample, source = self.sample_id(index), self.sample_file(index)
