@@ -177,7 +177,8 @@ def require_dir(path: str | os.PathLike | None, option: str) -> Path:
         raise RecipeError(f"data.dataset.args.{option}: a directory is required")
     path = Path(path).expanduser()
     if not path.is_dir():
-        raise DataError(f"{option}: directory not found: {path}")
+        raise DataError(f"data.dataset.args.{option}: directory not found: {path}; point it at your copy, e.g. "
+                        f"data.dataset.args.{option}=/path/to/{path.name} on the command line")
     return path
 
 
@@ -186,7 +187,8 @@ def require_file(path: str | os.PathLike | None, option: str) -> Path:
         raise RecipeError(f"data.dataset.args.{option}: a file path is required")
     path = Path(path).expanduser()
     if not path.exists():
-        raise DataError(f"{option}: file not found: {path}")
+        raise DataError(f"data.dataset.args.{option}: file not found: {path}; point it at your copy, e.g. "
+                        f"data.dataset.args.{option}=/path/to/{path.name} on the command line")
     regular_file(path)  # a directory or a named pipe: said so, never opened
     return path
 
@@ -234,7 +236,10 @@ def _json_depth(text: str) -> int:
 
 def short(value: Any, width: int = 60) -> str:
     """A bounded repr for messages: a 10,000-deep list or a 1 MB string must not become the message."""
-    return _REPR.repr(value)[:width]
+    try:
+        return _REPR.repr(value)[:width]
+    except (ValueError, RecursionError):  # an int of more than 4300 digits has no repr
+        return f"<{type(value).__name__} too large to show>"
 
 
 _REPR = reprlib.Repr()

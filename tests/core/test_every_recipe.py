@@ -63,3 +63,15 @@ def test_recipe_folder_and_dataset_agree(path):
     assert paths and all(word in p.lower() for p in paths), f"{path}: {folder} recipe reads {paths}"
     if folder in ("ntu60", "ntu120") and recipe["model"]["num_classes"] is not None:
         assert recipe["model"]["num_classes"] == int(folder[3:]), f"{path}: num_classes {recipe['model']['num_classes']}"
+
+
+def test_data_check_on_a_paper_recipe_without_its_data_names_the_key(tmp_path, monkeypatch, capsys):
+    """`fusion data check` says which recipe key points at the missing folder, and how to set it."""
+    from fusion.cli import main
+
+    monkeypatch.chdir(tmp_path)  # no data/ntu here
+    main(["data", "check", str(ROOT / "ntu60" / "ctrgcn_xsub.yaml")])
+    out = capsys.readouterr()
+    text = out.out + out.err
+    assert "data.dataset.args.skeleton_dir: directory not found: data/ntu/nturgb+d_skeletons" in text
+    assert "data.dataset.args.skeleton_dir=/path/to/nturgb+d_skeletons" in text
