@@ -102,10 +102,13 @@ def stream(predictor: Predictor, source: str, window: int, stride: int, smooth: 
         buffer.append(frame)
         if len(buffer) < window or (count - window) % stride:
             continue
+        start = time.perf_counter()  # assembling the window is part of the transform stage
         sample = {k: np.concatenate([f[k] for f in buffer], axis=1 if k in PERSON_FIRST else 0) for k in buffer[0]}
         sample.update(label=-1, meta={**meta, "id": f"{meta.get('id', 'stream')}@{count}"})
+        assemble = time.perf_counter() - start
         [prediction] = predictor([sample])
         history.append(prediction.probabilities)
         seconds = {**spent, **prediction.seconds}
+        seconds["transform"] = seconds.get("transform", 0.0) + assemble
         spent = {"decode": 0.0, "pose": 0.0}
         yield WindowResult(count, prediction.probabilities, np.mean(history, axis=0), seconds)
