@@ -15,13 +15,14 @@ from fusion.errors import DataError, FusionError
 from fusion.registry import Registry
 
 
-def input_format_for(registry: Registry, path: str | Path, name: str | None = None):
-    """The input format spec that reads ``path`` (``name`` forces one)."""
+def input_format_for(registry: Registry, path: str | Path, name: str | None = None, prefer: str | None = None):
+    """The input format spec that reads ``path`` (``name`` forces one; ``prefer``, the run's dataset name,
+    wins among those that accept the file, so a ``keypoint_folder`` run reads ``.npy`` files as its own)."""
     if name:
         return registry.get("input_format", name)
     if not Path(path).exists():
         raise DataError(f"{path}: no such file or folder")
-    for spec in registry.all_specs("input_format"):
+    for spec in sorted(registry.all_specs("input_format"), key=lambda s: s.name != prefer):
         if spec.accepts is not None and spec.accepts(str(path)):
             return spec
     known = "; ".join(f"{s.name} ({s.doc})" for s in registry.all_specs("input_format"))
@@ -29,11 +30,11 @@ def input_format_for(registry: Registry, path: str | Path, name: str | None = No
 
 
 def read_inputs(registry: Registry, paths, frames: int | None = None, max_bodies: int = 2, points: int = 2048,
-                fmt: str | None = None) -> list[dict]:
+                fmt: str | None = None, prefer: str | None = None) -> list[dict]:
     """Every sample in ``paths`` (a pickle or packed array may hold several), files of one sample merged."""
     merged: dict[str, dict] = {}
     for path in paths:
-        spec = input_format_for(registry, path, fmt)
+        spec = input_format_for(registry, path, fmt, prefer)
         start = time.perf_counter()
         samples = spec.factory(str(path), frames, max_bodies, points)
         seconds = (time.perf_counter() - start) / max(len(samples), 1)
@@ -60,8 +61,8 @@ def pose_estimator(registry: Registry, name: str | None, layout: str, max_person
     """An estimator instance: ``name``, or the first registered one that needs no model file."""
     specs = registry.all_specs("pose_estimator")
     if not specs:
-        raise FusionError("no pose estimator is installed; install one (pip install -e \".[pose]\") or a plugin "
-                          "providing fusion_add_pose_estimators")
+        raise FusionError("no pose estimator is registered; install a plugin providing fusion_add_pose_estimators "
+                          "(the built-in ones: fusion list pose_estimators)")
     spec = registry.get("pose_estimator", name) if name else specs[0]
     return spec.factory(layout=layout, max_persons=max_persons, model_path=model_path)
 

@@ -17,7 +17,7 @@ from fusion.errors import FusionError
 from fusion_plugins.pose.convert import bones, convert, joint_names
 from fusion_plugins.pose.tracking import Tracker
 
-INSTALL = 'pip install --no-deps "mediapipe==0.10.21" "opencv-contrib-python==4.11.0.86" attrs absl-py flatbuffers'
+INSTALL = 'pip install -e ".[pose]" && pip install --no-deps "mediapipe==0.10.21"'
 
 
 def _solution():
