@@ -136,6 +136,6 @@ def _write_run(run_dir: Path, recipe: dict, weights: dict[str, torch.Tensor], me
     last = ckpt.checkpoint_dir(run_dir, "last")
     last.mkdir(parents=True)
     save_file(weights, str(last / "model.safetensors"), metadata=metadata)
-    (last / ckpt.STATE_FILE).write_text(json.dumps({"epoch": 0, "converted_from": metadata}, indent=1))
+    (last / ckpt.STATE_FILE).write_text(json.dumps({"epoch": 0, "global_step": 0, "converted_from": metadata}, indent=1))
     (last / ckpt.MARKER).write_text("ok\n")
     dump_recipe(recipe, run_dir / "recipe.yaml")

@@ -143,3 +143,42 @@ def test_model_init_format_converts_in_memory_like_fusion_convert(tmp_path):
 def test_model_init_is_validated_at_recipe_load(init, message):
     with pytest.raises(FusionError, match=message):
         load_recipe(CTRGCN, [f"model.init={init}"], registry=get_registry())
+
+
+def _official_ctrgcn(path: Path, classes: int) -> Path:
+    """CTR-GCN's fixture checkpoint (fixtures/ctrgcn) with a ``classes``-way classifier."""
+    from official_fixtures import regenerate, spec
+
+    state, _ = regenerate(spec("ctrgcn"), {})
+    state["fc.weight"] = torch.randn(classes, 256, generator=torch.Generator().manual_seed(0)) * 0.06
+    state["fc.bias"] = torch.zeros(classes)
+    torch.save(state, path)
+    return path
+
+
+def test_convert_run_is_a_complete_run_with_the_converted_weights(tmp_path):
+    from fusion.convert import build_target
+    from fusion.train.eval_run import load_weights
+
+    source = _official_ctrgcn(tmp_path / "ctrgcn.pt", 60)
+    run = tmp_path / "run"
+    assert main(["convert", "ctrgcn", str(source), "--recipe", str(CTRGCN), "--out", str(tmp_path / "w.safetensors"),
+                 "--run", str(run), "model.num_classes=60"]) == 0
+    module, _, _ = build_target(run / "recipe.yaml")
+    load_weights(module, run / "checkpoints" / "last")  # every tensor present, none unexpected
+    weights = load_file(str(tmp_path / "w.safetensors"))
+    assert torch.equal(module.state_dict()["model.head.fc.weight"], weights["model.head.fc.weight"])
+    assert main(["convert", "ctrgcn", str(source), "--recipe", str(CTRGCN), "--out", str(tmp_path / "w.safetensors"),
+                 "--run", str(run), "model.num_classes=60"]) == 2  # never over an existing run
+
+
+@pytest.mark.slow
+def test_fusion_eval_measures_a_converted_run(tmp_path, capsys):
+    source = _official_ctrgcn(tmp_path / "ctrgcn.pt", 12)
+    data = ("data.dataset={name: synthact, args: {subjects: 2, classes: 12, frames: 64, repetitions: 1, "
+            "second_person: true, modalities: [skeleton]}}")
+    run = tmp_path / "run"
+    assert main(["convert", "ctrgcn", str(source), "--recipe", str(CTRGCN), "--out", str(tmp_path / "w.safetensors"),
+                 "--run", str(run), "model.num_classes=12", data]) == 0
+    assert main(["eval", str(run)]) == 0
+    assert "top-1" in capsys.readouterr().out
