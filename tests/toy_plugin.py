@@ -101,8 +101,21 @@ class CountingObjective(nn.Module):
         self.epochs_started += 1
 
 
+class PretextObjective(nn.Module):
+    """A label-free pretext task (pull each clip's features towards their frame average): the head never trains."""
+
+    pretext_only = True
+    modality = "skeleton"
+
+    def forward(self, model, batch):
+        features = model.encoders["skeleton"](batch["skeleton"])  # (B, C, T, V, M)
+        loss = (features.frames - features.pooled[:, None]).pow(2).mean() + 0 * features.pooled.sum()
+        return loss, {"logits": None, "logs": {}}
+
+
 @hookimpl
 def fusion_add_objectives():
     from fusion.types import ObjectiveSpec
 
-    return [ObjectiveSpec(name="toy_counting", factory=CountingObjective, doc="CE that counts lifecycle calls.")]
+    return [ObjectiveSpec(name="toy_counting", factory=CountingObjective, doc="CE that counts lifecycle calls."),
+            ObjectiveSpec(name="toy_pretext", factory=PretextObjective, doc="A label-free pretext task.")]

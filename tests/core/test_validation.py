@@ -170,3 +170,14 @@ def test_readers_name_their_validation_groups():
     assert what == "videos" and groups.tolist() == ["0002-L", "0002-L", "0003-M"]
     assert validation_groups(["a01_s03_e01_v01"])[0].tolist() == [3]
     assert validation_groups(["clip-1"]) is None
+
+
+def test_pretext_only_runs_report_pretext_loss_and_knn_probe(toy_recipe, tmp_path, capsys):
+    """SSL pre-training: no untrained-head accuracy anywhere; a kNN probe on validation selects `best`."""
+    toy_recipe["objective"] = {"name": "toy_pretext"}
+    summary = train(toy_recipe, tmp_path / "run", epochs=2)
+    epochs = history(tmp_path / "run")
+    assert all("val_knn_top1" in h and "val_top1" not in h for h in epochs)
+    assert summary["best"]["selected_on"] == "val kNN probe" and summary["pretext"]["train_loss"] is not None
+    assert summary["test"]["metric"] == "20-NN probe of the encoder" and 0.5 < summary["test"]["top1"] <= 1.0
+    assert summary["result"].startswith("pretext loss ") and "test kNN top-1" in summary["result"]
