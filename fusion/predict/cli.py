@@ -41,11 +41,21 @@ def cmd_predict(args) -> int:
     predictor = Predictor(args.run_dir, args.checkpoint, args.trust_plugins, args.clips)
     if args.stream:
         return _stream(predictor, args)
-    from fusion.predict.inputs import POSE_MODALITIES, add_poses, pose_estimator, pose_targets, read_inputs
+    from fusion.predict.inputs import (
+        POSE_MODALITIES,
+        add_poses,
+        input_format_for,
+        pose_estimator,
+        pose_targets,
+        read_inputs,
+    )
 
-    may_need_pose = any(m in predictor.modalities for m in POSE_MODALITIES)
+    prefer = predictor.recipe["data"]["dataset"]["name"]
+    videos = [p for p in args.inputs if "rgb" in input_format_for(predictor.registry, p, args.format, prefer).modalities]
+    may_need_pose = videos and any(m in predictor.modalities for m in POSE_MODALITIES)
     frames = None if may_need_pose else predictor.frames  # the estimator sees every frame, transforms sample later
-    samples = read_inputs(predictor.registry, args.inputs, frames, predictor.max_bodies, predictor.points, args.format)
+    samples = read_inputs(predictor.registry, args.inputs, frames, predictor.max_bodies, predictor.points, args.format,
+                          prefer=prefer)
     if any(pose_targets(predictor.modalities, s) for s in samples):
         estimator = pose_estimator(predictor.registry, args.pose_estimator, predictor.pose_layout(),
                                    predictor.max_bodies, args.pose_model)

@@ -106,7 +106,8 @@ class Predictor:
         self.model = module.model.eval()
         self.seed = int(recipe["train"]["seed"])
         self.clips = int(clips or recipe["eval"]["clips"])
-        args = recipe["data"]["dataset"].get("args") or {}
+        args = {**_factory_defaults(self.registry, recipe["data"]["dataset"]["name"]),
+                **(recipe["data"]["dataset"].get("args") or {})}
         self.frames = args.get("num_frames")  # the reader's frame sampling, applied to a user's file too
         self.max_bodies = int(args.get("max_bodies") or args.get("num_person_out") or 2)
         self.points = int(args.get("points") or 2048)
@@ -150,6 +151,17 @@ class Predictor:
         share = {k: v / max(len(samples), 1) for k, v in seconds.items()}
         return [Prediction(str((s.get("meta") or {}).get("id", f"#{i}")), probabilities[i], self.class_names,
                            dict(share), dict(s.get("meta") or {})) for i, s in enumerate(samples)]
+
+
+def _factory_defaults(registry, dataset: str) -> dict:
+    """The dataset factory's own defaults (frames, persons, points), so predict samples a file as the reader did."""
+    import inspect
+
+    try:
+        parameters = inspect.signature(registry.get("dataset", dataset).factory).parameters.values()
+    except (FusionError, TypeError, ValueError):
+        return {}
+    return {p.name: p.default for p in parameters if p.default is not inspect.Parameter.empty}
 
 
 def _present(sample: dict) -> str:

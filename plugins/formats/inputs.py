@@ -170,6 +170,15 @@ def has_suffix(*suffixes: str):
 
 
 #: name → (reader, accepts, modalities, doc)
+def read_keypoint_file(path: str, frames: int | None = None, max_bodies: int = 1, points: int = 2048) -> list[dict]:
+    """One file of a ``keypoint_folder`` dataset (npy / npz / json / csv), sampled as the dataset samples it."""
+    from fusion_plugins.formats.keypoints import fit_persons_and_frames, read_keypoints
+
+    array = read_keypoints(path)
+    return [{"skeleton": fit_persons_and_frames(array, max_bodies, frames), "label": -1,
+             "meta": _meta(Path(path), Path(path).stem, "keypoint_folder")}]
+
+
 INPUT_FORMATS = {
     "ntu_skeleton": (read_ntu_skeleton, has_suffix(".skeleton"), ("skeleton", "pose2d"), "NTU RGB+D .skeleton file"),
     "pku_mmd": (read_pku_sequence, is_pku_sequence, ("skeleton",), "PKU-MMD skeleton sequence (.txt, 150 values a line)"),
@@ -181,4 +190,6 @@ INPUT_FORMATS = {
     "depth_folder": (read_depth, is_depth_folder, ("depth", "pointcloud"), "folder of 16-bit depth PNGs (mm)"),
     "point_folder": (read_points, is_point_folder, ("pointcloud",), "folder of per-frame (N, 3) .npy point clouds"),
     "video": (read_video, has_suffix(*VIDEO_SUFFIXES), ("rgb",), "video file (" + ", ".join(VIDEO_SUFFIXES) + ")"),
+    "keypoint_folder": (read_keypoint_file, has_suffix(".npy", ".npz", ".json", ".csv"), ("skeleton",),
+                        "one keypoint file of a keypoint_folder dataset (.npy, .npz, .json, .csv)"),
 }

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from fusion.hookspecs import hookimpl
 from fusion.types import DatasetSpec, InputFormatSpec
+from fusion_plugins.formats.keypoints import KeypointFolder
 from fusion_plugins.formats.kinetics import KineticsSkeleton
 from fusion_plugins.formats.ntu_dataset import NtuRgbd
 from fusion_plugins.formats.nwucla import NwUcla
@@ -31,6 +32,8 @@ READERS = {
     "pku_mmd": (PkuMmd, "PKU-MMD skeleton sequences cut into clips by the label intervals"),
     "packed": (PackedSkeletons, "a split written by `fusion data pack`: memory-mapped float32/float16 skeleton "
                                 "arrays, zero-copy and shared by data-loader workers"),
+    "keypoint_folder": (KeypointFolder, "your own data: a folder of per-sample keypoint files (npy/npz/json/csv) "
+                                        "+ labels.csv, with a named or YAML-declared layout"),
 }
 
 

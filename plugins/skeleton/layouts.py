@@ -377,9 +377,14 @@ def register_layout(layout: SkeletonLayout) -> SkeletonLayout:
 
 
 def get_layout(name: str | SkeletonLayout) -> SkeletonLayout:
-    """The layout registered as ``name`` (a layout object is returned as is)."""
+    """The layout registered as ``name``, or declared in the YAML file ``name`` (see :mod:`.layout_file`);
+    a layout object is returned as is."""
     if isinstance(name, SkeletonLayout):
         return name
+    from fusion_plugins.skeleton.layout_file import is_layout_file, load_layout_file
+
+    if is_layout_file(name):
+        return load_layout_file(name)
     try:
         return _LAYOUTS[name]
     except (KeyError, TypeError):
