@@ -12,6 +12,7 @@ from pathlib import Path
 
 from safetensors.torch import load_file
 
+from fusion.data.corruption import time_axes
 from fusion.errors import FusionError
 from fusion.recipe import apply_overrides, from_dict, read_yaml
 from fusion.train import checkpoint as ckpt
@@ -42,16 +43,19 @@ def load_weights(module, checkpoint_path: Path) -> None:
         )
 
 
-def read_run_recipe(run_dir: Path, overrides=(), trust_plugins: bool = False) -> dict:
+def read_run_recipe(run_dir: Path, overrides=(), trust_plugins: bool = False, recipe_file: Path | None = None) -> dict:
     """A run's recipe with ``overrides`` for evaluation or prediction (``fusion eval``, ``fusion predict``).
 
     Its ``plugins:`` import code, so a run not trained by this user needs ``trust_plugins`` (:mod:`fusion.train.trust`).
+    ``recipe_file`` (default ``RUN/recipe.yaml``) is where it lies, e.g. the copy beside an exported model.
     """
     run_dir = Path(run_dir)
-    if not (run_dir / "recipe.yaml").is_file():
-        raise FusionError(f"{run_dir} is not a run directory: no recipe.yaml")
-    raw = read_yaml(run_dir / "recipe.yaml")
-    check_plugins(run_dir, raw.get("plugins") if isinstance(raw.get("plugins"), list) else [], trust_plugins)
+    recipe_file = Path(recipe_file) if recipe_file else run_dir / "recipe.yaml"
+    if not recipe_file.is_file():
+        raise FusionError(f"{run_dir} is not a run directory: no {recipe_file.name}")
+    raw = read_yaml(recipe_file)
+    check_plugins(run_dir, raw.get("plugins") if isinstance(raw.get("plugins"), list) else [], trust_plugins,
+                  recipe_file=recipe_file)
     raw = apply_overrides(raw, overrides)
     source = raw.pop("source", None)
     recipe = from_dict(raw)
@@ -63,7 +67,7 @@ def describe_checkpoint(path: Path) -> str:
     """``best(val, epoch 7)`` or ``last (epoch 8)`` from a checkpoint's saved state."""
     try:
         state = ckpt.read_state(path)
-    except (OSError, ValueError):
+    except (OSError, ValueError, FusionError):  # a damaged trainer_state.json: the weights still evaluate
         return path.name.removeprefix(".old-")
     name = path.name.removeprefix(".old-")
     return checkpoint_label(name, state.get("best_epoch") if name == "best" else state.get("epoch"))
@@ -81,7 +85,7 @@ def load_run(run_dir: Path, overrides=(), which: str | None = None, init: str = 
         raise FusionError(f"--init must be checkpoint or random, got {init!r}")
     recipe["model"]["init"] = None  # the run's own weights replace any earlier stage's
     built = build_all(recipe)
-    check_eval_conditions(recipe, built.test_set.modalities)
+    check_eval_conditions(recipe, built.test_set.modalities, time_axes(built.registry))
     require_samples(built.test_set, "test", recipe["eval"]["split"] or recipe["data"]["test_split"])
     if init == "checkpoint":
         load_weights(built.module, path)
