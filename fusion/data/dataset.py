@@ -86,8 +86,8 @@ class RecipeDataset(Dataset):
                 return None
             message = str(exc) if isinstance(exc, FusionError) else f"{type(exc).__name__}: {exc}"
             sample, source = self.sample_id(index), self.sample_file(index)
-            if isinstance(exc, DataError) and sample in message and (source is None or source in message):
-                raise  # the reader's sentence already names the sample and its file
+            if isinstance(exc, DataError) and sample in message:
+                raise  # the reader's sentence already names the sample and its file (NTU files carry the id)
             where = f"sample {index} (id {sample}{f', file {source}' if source and source not in message else ''})"
             raise DataError(f"{where}: {message}") from exc
         out = {m: sample[m] for m in self.modalities if sample.get(m) is not None and m not in self.drop}
