@@ -17,7 +17,10 @@ def add_commands(sub) -> None:
                                               "depth / point-cloud folders, videos; files of one sample share a name")
     p.add_argument("--top-k", type=int, default=5, help="classes printed per sample (default 5)")
     p.add_argument("--out", help="folder for predictions.json / predictions.csv (and overlays)")
-    p.add_argument("--overlay", action="store_true", help="also write OUT/ID.mp4 (or .gif): input, skeleton, label")
+    p.add_argument("--overlay", action="store_true",
+                   help="also write OUT/ID.mp4: the input with the skeleton and the predicted label (per window when "
+                        "streaming; a stream's first minute)")
+    p.add_argument("--overlay-format", choices=["mp4", "gif"], default="mp4")
     p.add_argument("--format", help="input format name (default: guessed; see fusion list input_formats)")
     p.add_argument("--checkpoint", choices=["best", "last"], default=None)
     p.add_argument("--clips", type=int, help="test clips averaged (default: the recipe's eval.clips)")
@@ -77,7 +80,7 @@ def cmd_predict(args) -> int:
             from fusion.predict.overlay import write_overlay
 
             for sample, prediction in zip(samples, predictions):
-                path = write_overlay(out, sample, [(None, prediction)])
+                path = write_overlay(out, sample, [(None, prediction)], args.overlay_format)
                 print(f"overlay -> {path}")
     elif args.overlay:
         raise FusionError("--overlay needs --out DIR")
@@ -102,15 +105,42 @@ def write_predictions(out: Path, predictions, top_k: int, predictor) -> None:
 
 
 def _stream(predictor, args) -> int:
-    from fusion.predict.stream import stream
+    import numpy as np
 
+    from fusion.predict.predictor import Prediction
+    from fusion.predict.stream import PERSON_FIRST, stream
+
+    if args.overlay and not args.out:
+        raise FusionError("--overlay needs --out DIR")
     window = args.window or predictor.frames or 64
     names = predictor.class_names
+    kept: list | None = [] if args.overlay else None
+    rows, windows = [], []
     for result in stream(predictor, args.stream, window, args.stride, args.smooth, args.pose_estimator,
-                         args.pose_model):
+                         args.pose_model, kept):
         best, smooth = int(result.probabilities.argmax()), int(result.smoothed.argmax())
         stages = " ".join(f"{k} {v * 1000:.1f}" for k, v in result.seconds.items())
         print(f"frame {result.end_frame}: {names[smooth]} {result.smoothed[smooth]:.3f} (window: {names[best]} "
               f"{result.probabilities[best]:.3f})  latency {result.latency * 1000:.1f} ms [{stages}]")
         sys.stdout.flush()
+        smoothed = Prediction(f"frame{result.end_frame}", result.smoothed, names)
+        windows.append((result.end_frame, smoothed))
+        rows.append({"end_frame": result.end_frame, "top": [{"class": n, "probability": round(p, 6)} for n, p in
+                                                            smoothed.top(args.top_k)],
+                     "window_top1": {"class": names[best], "probability": round(float(result.probabilities[best]), 6)},
+                     "seconds": {k: round(v, 6) for k, v in result.seconds.items()}})
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "stream.json").write_text(json.dumps({"run": str(predictor.run_dir), "source": args.stream,
+                                                     "window": window, "stride": args.stride, "smooth": args.smooth,
+                                                     "windows": rows}, indent=1))
+        print(f"windows -> {out / 'stream.json'}")
+        if kept and windows:
+            from fusion.predict.overlay import write_overlay
+
+            keys = [k for k in kept[0] if k != "meta"]
+            sample = {k: np.concatenate([f[k] for f in kept], axis=1 if k in PERSON_FIRST else 0) for k in keys}
+            sample["meta"] = {**kept[-1]["meta"], "id": f"{Path(args.stream).stem}-stream"}
+            print(f"overlay -> {write_overlay(out, sample, windows, args.overlay_format)}")
     return 0

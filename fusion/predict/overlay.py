@@ -73,16 +73,15 @@ def render_frames(sample: dict, labels: list[str]) -> list[Image.Image]:
 
 def write_overlay(out: Path, sample: dict, windows: list, fmt: str = "mp4", fps: float = 15.0) -> Path:
     """Write ``out/ID.mp4`` (or ``.gif``); ``windows`` is ``[(end_frame or None, Prediction)]`` in order."""
-    first = windows[0][1]
     n = len(sample["rgb"]) if sample.get("rgb") is not None else _joints(sample)[0].shape[1]
     labels = []
     for t in range(n):  # the latest window ending at or before frame t labels it
-        current = first
+        current = None
         for end, prediction in windows:
             if end is None or end <= t + 1:
                 current = prediction
-        name, p = current.top(1)[0]
-        labels.append(f"{name} {p:.2f}")
+        labels.append("waiting for the first full window" if current is None else
+                      "{} {:.2f}".format(*current.top(1)[0]))
     images = render_frames(sample, labels)
     stem = str((sample.get("meta") or {}).get("id", "input")).replace("/", "_").replace("[", "_").replace("]", "")
     path = Path(out) / f"{stem}.{fmt}"

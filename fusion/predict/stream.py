@@ -74,9 +74,31 @@ def _av_frames(path: str, fmt: str | None) -> Iterator[tuple[dict, float]]:
             yield {"rgb": frame[None], "meta": {"id": Path(path).stem, "source": path}}, time.perf_counter() - start
 
 
+#: Frames an overlay of a stream keeps (one minute at 30 fps, downscaled to 640 px wide).
+OVERLAY_FRAMES = 1800
+
+
+def _for_overlay(frame: dict, meta: dict) -> dict:
+    """A captured frame for drawing: RGB downscaled to at most 640 px wide, pixel joints scaled with it."""
+    kept = dict(frame)
+    if kept.get("rgb") is not None:
+        step = max(1, -(-kept["rgb"].shape[2] // 640))
+        kept["rgb"] = kept["rgb"][:, ::step, ::step]
+        pixel_keys = ["pose2d"] + (["skeleton"] if meta.get("skeleton_pixels") else [])
+        for key in pixel_keys:
+            if kept.get(key) is not None:
+                kept[key] = kept[key].copy()
+                kept[key][..., :2] /= step
+    return kept
+
+
 def stream(predictor: Predictor, source: str, window: int, stride: int, smooth: int = 4,
-           estimator_name: str | None = None, pose_model: str | None = None) -> Iterator[WindowResult]:
-    """Predict every ``stride`` frames on the last ``window`` frames of ``source`` (see the module doc)."""
+           estimator_name: str | None = None, pose_model: str | None = None,
+           keep: list | None = None) -> Iterator[WindowResult]:
+    """Predict every ``stride`` frames on the last ``window`` frames of ``source`` (see the module doc).
+
+    ``keep``: a list that receives the first :data:`OVERLAY_FRAMES` frames (downscaled) for an overlay.
+    """
     registry = predictor.registry
     is_video = source.isdigit() or input_format_for(registry, source).name == "video"
     estimator = None
@@ -96,7 +118,11 @@ def stream(predictor: Predictor, source: str, window: int, stride: int, smooth: 
             frame.update({key: pose for key in targets})
             spent["pose"] += time.perf_counter() - start
             meta = {**meta, "layout": info["layout"], "bones": info.get("bones", []),
+                    "skeleton_pixels": "skeleton" in targets,
                     "img_shape": frame["rgb"].shape[1:3], "image_size": frame["rgb"].shape[2:0:-1]}
+        if keep is not None and len(keep) < OVERLAY_FRAMES:
+            keep.append(_for_overlay(frame, meta))
+            keep[-1]["meta"] = meta
         if "rgb" not in predictor.modalities:
             frame.pop("rgb", None)  # keep only what the model reads: 1080p frames are large
         buffer.append(frame)

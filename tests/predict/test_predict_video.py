@@ -83,3 +83,21 @@ def test_real_video_with_mediapipe(pose_run, tmp_path, capsys):
     [row] = _predict(pose_run, [VIDEO], tmp_path, "--pose-estimator", "mediapipe", "--overlay")
     assert abs(sum(row["probabilities"]) - 1) < 1e-5
     assert (tmp_path / "two_people_1080p.mp4").stat().st_size > 10_000
+
+
+def test_stream_on_a_video_with_overlay(pose_run, tmp_path, capsys):
+    video = write_video(tmp_path / "live.mp4", ramp_video(20))
+    out = tmp_path / "out"
+    assert main(["predict", str(pose_run), "--stream", str(video), "--window", "8", "--stride", "6",
+                 "--pose-estimator", "fake_pose", "--out", str(out), "--overlay", "--overlay-format", "gif",
+                 "--trust-plugins"]) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("frame ")]
+    assert [int(line.split(":")[0].split()[1]) for line in lines] == [8, 14, 20]
+    assert all("pose" in line for line in lines)  # the estimator's time is reported per window
+    windows = json.loads((out / "stream.json").read_text())["windows"]
+    assert [w["end_frame"] for w in windows] == [8, 14, 20]
+    assert all(abs(sum(t["probability"] for t in w["top"]) - 1) < 1e-5 for w in windows)  # 2 classes, top-5
+    from PIL import Image
+
+    with Image.open(out / "live-stream.gif") as gif:
+        assert gif.n_frames == 20
