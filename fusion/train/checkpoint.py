@@ -106,6 +106,7 @@ def read_state(path: Path) -> dict:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise TrainingError(f"{file} is missing or damaged ({str(exc).splitlines()[0]}); "
                             "the checkpoint cannot be used") from None
-    if not isinstance(state, dict) or not all(isinstance(state.get(k), int) for k in ("epoch", "global_step")):
+    if (not isinstance(state, dict) or not all(isinstance(state.get(k), int) for k in ("epoch", "global_step"))
+            or not isinstance(state.get("schedule", {}), dict)):
         raise TrainingError(f"{file} is damaged: expected a mapping with integer 'epoch' and 'global_step'")
     return state

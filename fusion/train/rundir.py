@@ -217,3 +217,30 @@ def check_resume(saved: dict, recipe: dict, run_dir: Path) -> list[str]:
                           f"depends on it ({'; '.join(errors[:3])}); resume with the run's recipe, or train into "
                           "a new --out")
     return [d for key in WARNED for d in _differences(_get(saved, key), _get(recipe, key), key)]
+
+
+def trim_metrics(run_dir: Path, state: dict) -> int:
+    """Drop ``metrics.jsonl`` records logged after the checkpoint a run resumes from (they are logged again),
+    so a resumed run's metrics hold each step and epoch once; returns how many were dropped."""
+    import json
+
+    path = Path(run_dir) / "metrics.jsonl"
+    if not path.is_file():
+        return 0
+    kept, dropped = [], 0
+    for line in path.read_text(errors="replace").splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:  # half a line written by a killed process
+            dropped += 1
+            continue
+        event = record.get("event") if isinstance(record, dict) else None
+        late = (event == "step" and isinstance(record.get("step"), int) and record["step"] > state["global_step"]) or (
+            event in ("eval", "epoch") and isinstance(record.get("epoch"), int) and record["epoch"] > state["epoch"])
+        if late:
+            dropped += 1
+        else:
+            kept.append(line)
+    if dropped:
+        atomic_write(path, "".join(f"{line}\n" for line in kept))
+    return dropped

@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 from accelerate.utils import set_seed
 
+from fusion.data.corruption import time_axes
 from fusion.data.workers import guard_workers
 from fusion.errors import TrainingError
 from fusion.model import count_parameters
@@ -91,7 +92,7 @@ class Trainer:
         self.bn_batches = batches_of(self.recipe["eval"].get("precise_bn", {"batches": 50}))
         set_seed(train_cfg["seed"])
         built = self.built = build_all(self.recipe)
-        check_eval_conditions(self.recipe, built.train_set.modalities)
+        check_eval_conditions(self.recipe, built.train_set.modalities, time_axes(built.registry))
         require_samples(built.train_set, "training", self.recipe["data"]["train_split"])
         require_samples(built.test_set, "test", self.recipe["eval"]["split"] or self.recipe["data"]["test_split"])
         eval_batch = max(self.recipe["eval"]["batch_size"] // acc.num_processes, 1) * acc.num_processes
@@ -137,6 +138,8 @@ class Trainer:
                 self.plateau.load_state_dict(plateau)
             acc.print(f"resumed from {found} at epoch {self.state['epoch']}, batch {self.state['batch_in_epoch']}")
         if acc.is_main_process:
+            if self.resume:
+                rundir.trim_metrics(self.run_dir, self.state)
             rundir.atomic_write(self.run_dir / "recipe.yaml", dump_recipe_text(self.recipe))
             trust.remember(self.run_dir / "recipe.yaml")
             rundir.atomic_write(self.run_dir / "environment.json", json.dumps(environment_info(built.registry, self.threads), indent=1))

@@ -252,6 +252,18 @@ def test_resume_with_more_epochs_warns_and_continues(toy_recipe, finished, capsy
     assert "warning: --resume with a changed recipe: train.epochs: 2 -> 3" in capsys.readouterr().err
 
 
+def test_resume_drops_metrics_logged_after_the_checkpoint(toy_recipe, tmp_path):
+    run = tmp_path / "run"
+    train(toy_recipe, run, max_steps=9)  # 6 steps per epoch: the checkpoint is mid-epoch 2, at step 9
+    with (run / "metrics.jsonl").open("a") as f:  # what a process killed after that checkpoint had logged
+        f.write('{"event": "step", "epoch": 1, "step": 10, "loss": 1.0}\n{"event": "eval", "epoch": 2}\n{"event": "ep')
+    train(toy_recipe, run, resume=True)
+    records = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    steps = [r["step"] for r in records if r["event"] == "step"]
+    assert steps == sorted(set(steps)) and steps[-1] == 18
+    assert [r["epoch"] for r in records if r["event"] == "epoch"] == [1, 2, 3]
+
+
 def test_resume_of_a_folder_without_a_run_writes_nothing(toy_recipe, tmp_path):
     with pytest.raises(TrainingError, match="holds no run"):
         train(toy_recipe, tmp_path / "nothing", resume=True)
