@@ -118,7 +118,8 @@ def train_cell(recipe_path: str, overrides: list[str], run_dir: Path) -> dict:
         return json.loads(summary_path.read_text())
     recipe = load_recipe(recipe_path, overrides)
     resume = find_checkpoint(run_dir, "last") is not None
-    Trainer(recipe, run_dir, resume=resume, progress=False).fit()
+    # a cell that died before its first checkpoint is started again (the old folder moved aside)
+    Trainer(recipe, run_dir, resume=resume, overwrite=not resume and run_dir.exists(), progress=False).fit()
     return json.loads(summary_path.read_text())
 
 
