@@ -62,11 +62,12 @@ HYPERGCN = RenameFormat(
         (r"^(pos_embedding|data_bn\.|to_joint_embedding\.)", ENC + r"\1"), (r"^fc\.", "model.head.fc."),
     ))  # fmt: skip
 
-#: PySKL / MMAction2 ``{'meta', 'state_dict', 'optimizer'}`` with ``backbone.*`` and ``cls_head.fc_cls.*``.
+#: PySKL / MMAction2 ``{'meta', 'state_dict', 'optimizer'(, 'message_hub', ...)}`` with ``backbone.*`` and
+#: ``cls_head.fc_cls.*`` (MMAction2 1.x: ``cls_head.fc.*``).
 _PYSKL_AT = (("state_dict",), ())
 _PYSKL_COMMON: tuple[Rule, ...] = (
     (r"^backbone\.gcn\.(\d+)\.", ENC + r"blocks.\1."), (r"^backbone\.data_bn\.", ENC + "data_bn.bn."),
-    (r"^cls_head\.fc_cls\.", "model.head.fc."),
+    (r"^cls_head\.fc_cls\.", "model.head.fc."), (r"^cls_head\.fc\.", "model.head.fc."),  # mmcv 1.x / MMAction2 1.x
 )  # fmt: skip
 
 STGCNPP = RenameFormat(
@@ -169,7 +170,7 @@ def cascadeformer(source: str, target: Mapping[str, tuple[int, ...]]) -> Convers
 FORMATS: dict[str, tuple[Callable[[str, Mapping[str, tuple[int, ...]]], Conversion], str]] = {
     "ctrgcn": (CTRGCN, "CTR-GCN (Uason-Chen/CTR-GCN) bare state dict, any stream"),
     "hypergcn": (HYPERGCN, "Hyper-GCN (6UOOON9/Hyper-GCN) bare state dict, base or large, any stream"),
-    "psumnet": (PSUMNET, "PSUMNET (skelemoa/psumnet) bare state dict, body / hand / leg stream"),
+    "psumnet": (PSUMNET, "PSUMNet (skelemoa/psumnet) bare state dict, body / hand / leg stream"),
     "pyskl_stgcnpp": (STGCNPP, "PySKL / MMAction2 ST-GCN++ mmcv checkpoint (meta, state_dict, optimizer)"),
     "pyskl_stgcn": (STGCN_PYSKL, "PySKL / MMAction2 ST-GCN mmcv checkpoint; recipe layout ntu25_b"),
     "brl": (STGCNPP, "BRL (firework8/BRL) mmcv checkpoint: its ST-GCN++ backbone and MixAAHead classifier"),

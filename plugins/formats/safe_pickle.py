@@ -54,6 +54,17 @@ _CHECKPOINT_ALLOWED: dict[str, frozenset[str]] = {
     "argparse": frozenset({"Namespace"}),
     "torch._utils": frozenset({"_rebuild_tensor_v2", "_rebuild_parameter"}),
 }
+#: Training-log classes of MMAction2 1.x (mmengine) checkpoints' ``message_hub``: rebuilt as inert
+#: :class:`MetadataStandIn` records (their pickled state is plain data), never imported. mmcv 1.x
+#: checkpoints (PySKL, BRL, MMAction2 0.x) keep only plain values in ``meta``.
+_METADATA_STANDINS = frozenset({("mmengine.logging.history_buffer", "HistoryBuffer")})
+
+
+class MetadataStandIn:
+    """An inert record standing for a training-log object: its pickled attributes, no behaviour."""
+
+    def __setstate__(self, state: Any) -> None:
+        self.__dict__["state"] = state
 
 
 class _StorageType:
@@ -86,6 +97,8 @@ class RestrictedUnpickler(pickle.Unpickler):
                 return _StorageType(_STORAGE_DTYPES[name])
             if name in _CHECKPOINT_ALLOWED.get(module, ()):
                 return super().find_class(module, name)
+            if (module, name) in _METADATA_STANDINS:
+                return type(name, (MetadataStandIn,), {"__module__": __name__, "qualname": f"{module}.{name}"})
             raise DataError(f"{self.source}: refusing to load global {module}.{name}; official checkpoints may hold "
                             "only tensors, OrderedDict, argparse.Namespace, numpy values and plain Python data")
         raise DataError(f"{self.source}: refusing to load global {module}.{name}; annotation pickles may hold "

@@ -182,3 +182,31 @@ def test_fusion_eval_measures_a_converted_run(tmp_path, capsys):
                  "--run", str(run), "model.num_classes=12", data]) == 0
     assert main(["eval", str(run)]) == 0
     assert "top-1" in capsys.readouterr().out
+
+
+def test_mmengine_message_hub_buffers_load_as_inert_records(tmp_path, monkeypatch):
+    """MMAction2 1.x checkpoints log training in mmengine HistoryBuffers: read as data, the class never imported."""
+    import sys
+    import types
+
+    import numpy as np
+
+    fake = types.ModuleType("mmengine.logging.history_buffer")
+
+    class HistoryBuffer:
+        def __init__(self):
+            self._log_history, self._count_history, self.max_length = np.arange(3.0), np.ones(3), 1000000
+
+    HistoryBuffer.__module__, HistoryBuffer.__qualname__ = fake.__name__, "HistoryBuffer"
+    fake.HistoryBuffer = HistoryBuffer
+    for parent in ("mmengine", "mmengine.logging"):
+        monkeypatch.setitem(sys.modules, parent, types.ModuleType(parent))
+    monkeypatch.setitem(sys.modules, fake.__name__, fake)
+    obj = {"state_dict": {"backbone.data_bn.weight": torch.ones(75)},
+           "message_hub": {"log_scalars": {"train/loss": HistoryBuffer()}, "runtime_info": {"epoch": 16}}}
+    torch.save(obj, tmp_path / "mmaction2.pth")
+    for name in (fake.__name__, "mmengine.logging", "mmengine"):
+        monkeypatch.delitem(sys.modules, name)
+    back = load_torch_checkpoint(tmp_path / "mmaction2.pth")
+    record = back["message_hub"]["log_scalars"]["train/loss"]
+    assert type(record).__module__ == "fusion_plugins.formats.safe_pickle" and record.state["max_length"] == 1000000
