@@ -17,7 +17,7 @@ from fusion.errors import FusionError
 from fusion.recipe import apply_overrides, from_dict, read_yaml
 from fusion.train import checkpoint as ckpt
 from fusion.train.accel import make_accelerator
-from fusion.train.build import build_all, build_loader, require_samples
+from fusion.train.build import build_all, build_dataset, build_loader, require_samples
 from fusion.train.evaluate import evaluate, save_predictions
 from fusion.train.labels import check_eval_conditions, checkpoint_label, describe_conditions, result_line, warn_one_class
 from fusion.train.rundir import atomic_path, atomic_write
@@ -96,8 +96,15 @@ def evaluate_run(run_dir: Path, which: str | None = None, overrides=(), tag: str
                  trust_plugins: bool = False) -> dict:
     """Evaluate a run's checkpoint under ``overrides``; results go to ``eval-TAG.json`` (TAG defaults to a time stamp)."""
     recipe, built, path = load_run(run_dir, overrides, which, trust_plugins=trust_plugins)
+    if getattr(built.module.objective, "pretext_only", False):
+        raise FusionError(f"{run_dir} trained a pretext task only (objective {recipe['objective']['name']}): its "
+                          f"classifier never trained; measure the encoder with fusion eval {run_dir} --protocol knn "
+                          "(or linear)")
     accelerator = make_accelerator(recipe["train"]["precision"])
-    loader = build_loader(recipe, built.test_set, built.collator, False, recipe["eval"]["batch_size"])
+    dataset = built.test_set
+    if recipe["eval"]["split"] == "val" and built.val_set is not None:  # the run's own validation samples
+        dataset = build_dataset(recipe, built.registry, "test", base=built.val_set.base, drop=recipe["eval"]["drop"])
+    loader = build_loader(recipe, dataset, built.collator, False, recipe["eval"]["batch_size"])
     model, loader = accelerator.prepare(built.module.model, loader)
     report, predictions = evaluate(accelerator, model, loader, built.num_classes, recipe["eval"]["clips"],
                                    built.metrics)

@@ -181,3 +181,20 @@ def test_pretext_only_runs_report_pretext_loss_and_knn_probe(toy_recipe, tmp_pat
     assert summary["best"]["selected_on"] == "val kNN probe" and summary["pretext"]["train_loss"] is not None
     assert summary["test"]["metric"] == "20-NN probe of the encoder" and 0.5 < summary["test"]["top1"] <= 1.0
     assert summary["result"].startswith("pretext loss ") and "test kNN top-1" in summary["result"]
+
+
+def test_eval_split_val_measures_the_runs_own_validation_samples(toy_recipe, tmp_path):
+    from fusion.train.eval_run import evaluate_run
+
+    toy_recipe["data"]["dataset"]["args"]["test_size"] = 24  # val and test sizes differ from train's 48
+    summary = train(toy_recipe, tmp_path / "run", epochs=2)
+    result = evaluate_run(tmp_path / "run", overrides=["eval.split=val"])
+    assert result["split"] == "val" and result["top1"] == summary["val"]["top1"] and result["count"] == 24
+    assert result["result"].startswith("val top-1")
+
+
+def test_fusion_eval_refuses_a_pretext_only_run(toy_recipe, tmp_path, capsys):
+    toy_recipe["objective"] = {"name": "toy_pretext"}
+    train(toy_recipe, tmp_path / "run", epochs=1)
+    assert main(["eval", str(tmp_path / "run")]) != 0
+    assert "--protocol knn" in capsys.readouterr().err
