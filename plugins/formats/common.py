@@ -307,19 +307,31 @@ def numeric_array(value: Any, path: str | Path, what: str, ndim: int) -> np.ndar
         name = {bool: "JSON true/false", type(None): "JSON null"}.get(odd, odd.__name__)
         raise DataError(f"{path}: {what} holds a {name} value where numbers are expected")
     try:
-        return array.astype(np.float32)
+        with np.errstate(over="ignore"):  # 1e300 becomes inf, reported by check_finite with its index
+            return array.astype(np.float32)
     except OverflowError:  # an integer of hundreds of digits
         raise DataError(f"{path}: {what} holds a number too large for float32") from None
 
 
+#: Largest coordinate or score a reader accepts: joints are metres or pixels (at most a few thousand);
+#: 3e38 from a corrupt float is finite but would blow up training just as an inf would.
+MAX_COORDINATE = 1e6
+
+
 def check_finite(array: np.ndarray, path: str | Path, what: str) -> np.ndarray:
-    """Return ``array`` if every value is finite, else a DataError naming the first bad element."""
+    """Return ``array`` if every value is finite and plausible (``|v| <= MAX_COORDINATE``), else a
+    DataError naming the first bad element."""
     finite = np.isfinite(array)
     if not finite.all():
         first = tuple(int(i) for i in np.argwhere(~finite)[0])
         count = int((~finite).sum())
         raise DataError(f"{path}: {what} has {count} NaN/inf value(s), first at index {first} of shape "
                         f"{tuple(array.shape)}")
+    huge = np.abs(array) > MAX_COORDINATE
+    if huge.any():
+        first = tuple(int(i) for i in np.argwhere(huge)[0])
+        raise DataError(f"{path}: {what} has {int(huge.sum())} value(s) beyond +-{MAX_COORDINATE:g} (corrupt numbers), "
+                        f"first {float(array[first]):g} at index {first} of shape {tuple(array.shape)}")
     return array
 
 

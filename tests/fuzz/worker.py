@@ -92,6 +92,8 @@ def check_sample(sample: dict, classes: int) -> str | None:
             continue
         if value.dtype.kind == "f" and not np.isfinite(value).all():
             return f"{key} has NaN/inf"
+        if value.dtype.kind == "f" and key != "meta" and np.abs(value).max(initial=0) > 1e6:
+            return f"{key} has a value beyond 1e6 (a corrupt number accepted)"
         if key in ("skeleton", "pose2d", "depth", "pointcloud"):
             if 0 in value.shape:
                 return f"{key} is empty {value.shape}"

@@ -345,6 +345,22 @@ def test_empty_samples_and_intervals_past_the_end_are_data_errors(case, tmp_path
     expect_error(read, path, r"no person|no body|zeros|no depth reading|empty|frames|interval|should")
 
 
+HUGE = {
+    "NW-UCLA coordinate 3e38": lambda root: nwucla(root, [[[3e38, 0.0, 1.0]] + [[0.5, 0.5, 0.5]] * 19]),
+    "PySKL keypoint 1e30": lambda root: pyskl(root, [{**pyskl_annotations([NTU])[0],
+                                                      "keypoint": np.full((1, 6, 25, 3), 1e30, np.float32)}]),
+    "PKU-MMD value 3e38": lambda root: (root / "skeleton").mkdir() or (root / "skeleton" / "0002-M.txt").write_text(
+        "3e38 " + "1 " * 149 + "\n") and pku(root, "1,0,1,1\n", which="skeleton"),
+    "Kinetics score 1e20": lambda root: kinetics_video(root, {"data": [kinetics_frame(0, [(0.5, 1e20)])]}),
+}
+
+
+@pytest.mark.parametrize("case", list(HUGE))
+def test_corrupt_huge_numbers_are_data_errors(case, tmp_path):
+    path, read = HUGE[case](tmp_path)
+    expect_error(read, path, r"beyond \+-1e\+06|NaN/inf")
+
+
 def test_valid_files_still_load(tmp_path):
     """The checks above leave genuine files alone (one of each reader)."""
     (tmp_path / "a").mkdir()
