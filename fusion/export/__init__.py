@@ -7,6 +7,6 @@ and real inputs before it is written; a file that disagrees beyond the tolerance
 
 from fusion.export.exporter import FORMATS, ExportParityError, ExportResult, export_model
 from fusion.export.from_run import export_run
-from fusion.export.runtime import ExportedModel, load_exported
+from fusion.export.runtime import ExportedClassifier, ExportedModel, load_exported
 
-__all__ = ["FORMATS", "ExportParityError", "ExportResult", "ExportedModel", "export_model", "export_run", "load_exported"]
+__all__ = ["FORMATS", "ExportParityError", "ExportResult", "ExportedClassifier", "ExportedModel", "export_model", "export_run", "load_exported"]

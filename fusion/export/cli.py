@@ -13,7 +13,8 @@ def cmd_export(args) -> int:
     print(f"parity ({result.format} vs PyTorch):")
     for line in result.lines():
         print(f"  {line}")
-    print(f"wrote {result.path} (+ {result.path.name}.json: inputs, classes, parity)")
+    print(f"wrote {result.path} (+ {result.path.name}.json: inputs, classes, parity; {result.path.name}.recipe.yaml)")
+    print(f"predict with it: fusion predict {result.path} INPUT...")
     return 0
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 
 from fusion.errors import FusionError
 from fusion.export.exporter import ExportResult, export_model
 from fusion.export.graph import time_axis
-from fusion.export.runtime import SUFFIX
+from fusion.export.runtime import RECIPE_SUFFIX, SUFFIX
 
 
 def first_samples(dataset, count: int) -> list:
@@ -48,9 +50,15 @@ def export_run(
         "checkpoint": str(checkpoint),
         "class_names": list(built.class_names),
     }
-    return export_model(
+    result = export_model(
         model, batch, fmt, out,
         time_axes={m: time_axis(layout) for m, layout in layouts.items()},
         dynamic_frames=dynamic_frames,
         metadata=metadata,
     )
+    # the recipe travels with the file: `fusion predict FILE` applies its test transforms without the run
+    recipe_copy = out.with_name(out.name + RECIPE_SUFFIX)
+    partial = recipe_copy.with_name(f".{recipe_copy.name}.partial")
+    shutil.copyfile(run_dir / "recipe.yaml", partial)
+    os.replace(partial, recipe_copy)
+    return result

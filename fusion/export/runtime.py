@@ -11,6 +11,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 
 import torch
 
@@ -18,6 +19,8 @@ from fusion.errors import FusionError
 
 #: File suffix of each export format.
 SUFFIX = {"onnx": ".onnx", "exported-program": ".pt2", "torchscript": ".ts"}
+#: The run's recipe is copied to ``<file>.recipe.yaml``, its metadata written to ``<file>.json``.
+RECIPE_SUFFIX = ".recipe.yaml"
 
 
 @dataclass
@@ -39,6 +42,28 @@ class ExportedModel:
     @property
     def class_names(self) -> list[str]:
         return list(self.metadata.get("class_names", []))
+
+    @property
+    def recipe_file(self) -> Path:
+        """The run's recipe, copied beside the export (``fusion predict FILE`` applies its test transforms)."""
+        return self.path.with_name(self.path.name + RECIPE_SUFFIX)
+
+
+class ExportedClassifier:
+    """An export called like a :class:`~fusion.model.FusionModel` (batch in, ``.logits`` out) by ``fusion predict``."""
+
+    def __init__(self, exported: ExportedModel):
+        self.exported = exported
+        if not exported.modalities:
+            raise FusionError(f"{exported.path}: no {exported.path.name}.json beside it; export the run again")
+
+    def __call__(self, batch: dict) -> SimpleNamespace:
+        tensors = [batch[m].float() for m in self.exported.modalities]
+        mask = torch.stack([batch["mask"][m].bool() for m in self.exported.modalities], dim=1)
+        return SimpleNamespace(logits=self.exported(*tensors, mask))
+
+    def eval(self) -> ExportedClassifier:
+        return self
 
 
 def format_of(path: Path) -> str:

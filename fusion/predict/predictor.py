@@ -87,23 +87,34 @@ class Predictor:
     def __init__(self, run_dir: str | Path, checkpoint: str | None = None, trust_plugins: bool = False,
                  clips: int | None = None):
         self.run_dir = Path(run_dir)
-        recipe = read_run_recipe(self.run_dir, (), trust_plugins)
+        exported = None
+        if self.run_dir.is_file():  # an exported model: its recipe and classes were written beside it
+            from fusion.export import ExportedClassifier, load_exported
+
+            exported = load_exported(self.run_dir)
+            recipe = read_run_recipe(self.run_dir.parent, (), trust_plugins, recipe_file=exported.recipe_file)
+        else:
+            recipe = read_run_recipe(self.run_dir, (), trust_plugins)
         recipe["model"]["init"] = None  # the run's own weights replace any earlier stage's
         self.recipe = recipe
         self.registry = registry_for(recipe)
         self.modalities = modalities_of(recipe)
         self.transforms = build_transforms(recipe, self.registry, "test")
         self.converters = {m: self.registry.get("modality", m).factory for m in self.modalities}
-        self.class_names = _class_names(self.run_dir, recipe, self.registry)
-        which = checkpoint or recipe["eval"]["checkpoint"]
-        path = ckpt.find_checkpoint(self.run_dir, which) or ckpt.find_checkpoint(self.run_dir, "last")
-        if path is None:
-            raise FusionError(f"{self.run_dir}: no complete checkpoint to predict with")
-        self.checkpoint = path
-        torch.manual_seed(recipe["train"]["seed"])
-        module = build_train_module(recipe, self.registry, len(self.class_names))
-        load_weights(module, path)
-        self.model = module.model.eval()
+        if exported is not None:
+            self.class_names, self.checkpoint = exported.class_names, self.run_dir
+            self.model = ExportedClassifier(exported)
+        else:
+            self.class_names = _class_names(self.run_dir, recipe, self.registry)
+            which = checkpoint or recipe["eval"]["checkpoint"]
+            path = ckpt.find_checkpoint(self.run_dir, which) or ckpt.find_checkpoint(self.run_dir, "last")
+            if path is None:
+                raise FusionError(f"{self.run_dir}: no complete checkpoint to predict with")
+            self.checkpoint = path
+            torch.manual_seed(recipe["train"]["seed"])
+            module = build_train_module(recipe, self.registry, len(self.class_names))
+            load_weights(module, path)
+            self.model = module.model.eval()
         self.seed = int(recipe["train"]["seed"])
         self.clips = int(clips or recipe["eval"]["clips"])
         args = {**_factory_defaults(self.registry, recipe["data"]["dataset"]["name"]),

@@ -68,12 +68,14 @@ def is_remembered(recipe_file: Path) -> bool:
     return _digest(recipe_file) in known
 
 
-def check_plugins(run_dir: Path, plugins, trust: bool = False) -> None:
-    """Raise unless the run's foreign ``plugins`` may be imported (see the module docstring)."""
+def check_plugins(run_dir: Path, plugins, trust: bool = False, recipe_file: Path | None = None) -> None:
+    """Raise unless the run's foreign ``plugins`` may be imported (see the module docstring); ``recipe_file``
+    (default ``RUN/recipe.yaml``) is the recipe they come from, e.g. the byte-identical copy beside an export."""
     foreign = foreign_plugins(plugins)
-    if not foreign or trust or is_remembered(Path(run_dir) / "recipe.yaml"):
+    recipe_file = Path(recipe_file) if recipe_file else Path(run_dir) / "recipe.yaml"
+    if not foreign or trust or is_remembered(recipe_file):
         return
     raise FusionError(
-        f"{Path(run_dir) / 'recipe.yaml'} lists plugins {', '.join(foreign)} that would import code, and this run "
+        f"{recipe_file} lists plugins {', '.join(foreign)} that would import code, and this run "
         "was not trained by you on this machine; read them, and pass --trust-plugins to load them"
     )

@@ -120,3 +120,10 @@ def test_guide_end_to_end_train_eval_predict(folder, tmp_path):
     lines = dict(line.split(": ", 1) for line in done.stdout.strip().splitlines() if ": " in line)
     correct = sum(lines[f.stem].startswith(name) for f, name in zip(files, CLASSES))
     assert correct >= 2, done.stdout  # subject 0 may be a training subject; the model must know its motions
+    # the deployable file predicts what the run predicts, with no run directory needed beside it
+    subprocess.run([*fusion, "export", str(run), "--format", "torchscript", "--out", str(tmp_path / "ship" / "m.ts")],
+                   check=True, capture_output=True, env=env)
+    shipped = subprocess.run([*fusion, "predict", str(tmp_path / "ship" / "m.ts"), *map(str, files), "--top-k", "1"],
+                             capture_output=True, text=True, env=env)
+    assert shipped.returncode == 0, shipped.stderr
+    assert [line.split()[:2] for line in shipped.stdout.splitlines()] == [line.split()[:2] for line in done.stdout.splitlines()]
