@@ -194,11 +194,18 @@ def read_yaml(path: Path) -> dict:
     return data
 
 
+#: Longest chain of ``base:`` files (recipes use 1-3; the resolution recurses).
+MAX_BASE_DEPTH = 32
+
+
 def _resolve_bases(path: Path, seen: tuple[Path, ...] = ()) -> dict:
     path = path.resolve()
     if path in seen:
         chain = " -> ".join(str(p) for p in (*seen, path))
         raise RecipeError(f"recipe inheritance loops: {chain}")
+    if len(seen) >= MAX_BASE_DEPTH:
+        raise RecipeError(f"{path}: recipe inheritance is more than {MAX_BASE_DEPTH} 'base:' files deep "
+                          f"(from {seen[0]})")
     data = read_yaml(path)
     bases = data.pop("base", None) or []
     if isinstance(bases, str):
