@@ -459,3 +459,64 @@ def test_pickle_object_arrays_are_one_sentence(tmp_path):
     expect_error(read, path, r"'keypoint' should be a numeric array .* of dtype object")
     path.write_bytes(pickle.dumps({"annotations": [{"frame_dir": [[[]] * 3] * 3, "label": {}, "keypoint": None}]}))
     expect_error(read, path, r"problem")
+
+
+# ------------------------------------------------------------------------------------------------ recipe YAML
+
+def _laughs() -> str:
+    lines = ['a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    lines += [f"a{k}: &a{k} [" + ", ".join([f"*a{k - 1}"] * 9) + "]" for k in range(1, 10)]
+    return "\n".join(lines) + "\n"
+
+
+BAD_YAML = {
+    "non-UTF-8 bytes": (b"name: caf\xe9\n", r"not UTF-8 text"),
+    "UTF-16 text": ("name: x\n".encode("utf-16"), r"not UTF-8 text"),
+    "flow nesting 10,000 deep": (("a: " + "[" * 10_000 + "]" * 10_000 + "\n").encode(), r"nested more than 64"),
+    "block nesting 100 deep": (("a:\n" + "".join("  " * k + "- \n" for k in range(1, 100)) + "  " * 100 + "- x\n")
+                               .encode(), r"nested"),
+    "billion laughs": (_laughs().encode(), r"more than 200000 values once its aliases are expanded"),
+    "recursive alias": (b"a: &a [*a]\n", r"refers to itself"),
+    "integer of 5000 digits": (b"train: {epochs: " + b"9" * 5000 + b"}\n", r"unusable YAML value"),
+    "over 64 kB": (b"# " + b"x" * 70_000 + b"\n", r"larger than 64 kB"),
+    "python object tag": (b"name: !!python/object/apply:os.system ['echo hi']\n", r"not valid YAML"),
+    "top-level list": (b"- a\n- b\n", r"must be a mapping"),
+    "tab indentation": (b"data:\n\tdataset: x\n", r"not valid YAML"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_YAML))
+def test_bad_recipe_yaml_is_one_sentence(case, tmp_path):
+    from fusion.recipe import load_recipe
+
+    data, pattern = BAD_YAML[case]
+    path = tmp_path / "recipe.yaml"
+    path.write_bytes(data)
+    with within():
+        with pytest.raises(RecipeError, match=pattern) as info:
+            load_recipe(path)
+    assert str(path) in str(info.value) and "Traceback" not in str(info.value)
+
+
+def test_recipe_bases_that_are_devices_directories_or_too_deep(tmp_path):
+    from fusion.recipe import load_recipe
+
+    (tmp_path / "dir.yaml").mkdir()
+    for base, pattern in (("dir.yaml", "is a directory"), ("/dev/zero", "not a regular file")):
+        (tmp_path / "r.yaml").write_text(f"base: {base}\n")
+        with within(), pytest.raises(RecipeError, match=pattern):
+            load_recipe(tmp_path / "r.yaml")
+    for k in range(40):
+        (tmp_path / f"b{k}.yaml").write_text(f"base: b{k + 1}.yaml\n")
+    (tmp_path / "b40.yaml").write_text("name: x\n")
+    with within(), pytest.raises(RecipeError, match=r"more than 32 'base:' files deep"):
+        load_recipe(tmp_path / "b0.yaml")
+
+
+def test_bad_override_values_are_one_sentence():
+    from fusion.recipe import parse_override
+
+    for text, pattern in (("a.b=" + "[" * 500 + "]" * 500, "nested more than 64"), ("a.b=&x [*x]", "refers to itself"),
+                          ("a.b=" + "9" * 5000, "unusable YAML value")):
+        with pytest.raises(RecipeError, match=pattern):
+            parse_override(text)
