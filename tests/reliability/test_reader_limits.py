@@ -520,3 +520,29 @@ def test_bad_override_values_are_one_sentence():
                           ("a.b=" + "9" * 5000, "unusable YAML value")):
         with pytest.raises(RecipeError, match=pattern):
             parse_override(text)
+
+
+def test_skip_counts_every_bad_sample_and_trains_on_the_rest(tmp_path, capsys):
+    """data.on_error=skip: the five broken Kinetics videos are skipped and counted every epoch, never zeros."""
+    _broken_kinetics(tmp_path)
+    for name in ("g1", "g2"):  # a test split with good samples only
+        write_json(tmp_path / "kinetics_val" / f"{name}.json", {"data": [kinetics_frame(0, [(0.4, 0.9)])]})
+    write_json(tmp_path / "kinetics_val_label.json", {n: {"has_skeleton": True, "label_index": k}
+                                                      for k, n in enumerate(("g1", "g2"))})
+    recipe = {
+        "plugins": ["toy_plugin"],
+        "data": {"dataset": {"name": "kinetics_skeleton", "args": {"root": str(tmp_path), "max_frames": 8,
+                                                                    "num_classes": 5}},
+                 "modalities": ["skeleton"], "on_error": "skip", "val_split": "none"},
+        "model": {"num_classes": 5, "encoders": {"skeleton": {"name": "toy_mlp", "args": {"joints": 18, "dim": 8}}}},
+        "train": {"epochs": 2, "batch_size": 4, "optimizer": {"name": "sgd", "lr": 0.01}},
+    }
+    path = tmp_path / "recipe.yaml"
+    path.write_text(json.dumps(recipe))
+    with within(120):
+        code = main(["train", str(path), "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["skipped_per_epoch"] == [5, 5], summary
+    assert "Traceback" not in err
