@@ -169,6 +169,32 @@ def has_suffix(*suffixes: str):
     return accepts
 
 
+def is_stgcn_array(path: str) -> bool:
+    """A ``.npy`` file holding a 5-D array (st-gcn's packed (N, C, T, V, M)); the header is read, not the data."""
+    if not has_suffix(".npy")(path):
+        return False
+    try:
+        return np.load(path, mmap_mode="r", allow_pickle=False).ndim == 5
+    except (OSError, ValueError):
+        return False
+
+
+def is_kinetics_json(path: str) -> bool:
+    """A ``.json`` file whose top level is an object with a ``data`` list of frames (st-gcn's Kinetics files)."""
+    if not has_suffix(".json")(path):
+        return False
+    try:
+        value = read_json(Path(path))
+    except DataError:
+        return False
+    return isinstance(value, dict) and isinstance(value.get("data"), list)
+
+
+def is_keypoint_file(path: str) -> bool:
+    """A generic keypoint file (npy / npz / json / csv) that no release format above claims."""
+    return has_suffix(".npy", ".npz", ".json", ".csv")(path) and not is_stgcn_array(path) and not is_kinetics_json(path)
+
+
 #: name → (reader, accepts, modalities, doc)
 def read_keypoint_file(path: str, frames: int | None = None, max_bodies: int = 1, points: int = 2048) -> list[dict]:
     """One file of a ``keypoint_folder`` dataset (npy / npz / json / csv), sampled as the dataset samples it."""
@@ -184,12 +210,12 @@ INPUT_FORMATS = {
     "pku_mmd": (read_pku_sequence, is_pku_sequence, ("skeleton",), "PKU-MMD skeleton sequence (.txt, 150 values a line)"),
     "pose_pickle": (read_pose_pickle, has_suffix(".pkl", ".pickle"), ("skeleton", "pose2d"),
                     "PySKL / MMAction2 annotation pickle (every entry)"),
-    "stgcn_npy": (read_stgcn_npy, has_suffix(".npy"), ("skeleton",), "st-gcn packed (N, C, T, V, M) .npy (every row)"),
-    "kinetics_json": (read_kinetics_json, has_suffix(".json"), ("skeleton", "pose2d"),
+    "stgcn_npy": (read_stgcn_npy, is_stgcn_array, ("skeleton",), "st-gcn packed (N, C, T, V, M) .npy (every row)"),
+    "kinetics_json": (read_kinetics_json, is_kinetics_json, ("skeleton", "pose2d"),
                       "Kinetics-skeleton OpenPose-18 video JSON"),
     "depth_folder": (read_depth, is_depth_folder, ("depth", "pointcloud"), "folder of 16-bit depth PNGs (mm)"),
     "point_folder": (read_points, is_point_folder, ("pointcloud",), "folder of per-frame (N, 3) .npy point clouds"),
     "video": (read_video, has_suffix(*VIDEO_SUFFIXES), ("rgb",), "video file (" + ", ".join(VIDEO_SUFFIXES) + ")"),
-    "keypoint_folder": (read_keypoint_file, has_suffix(".npy", ".npz", ".json", ".csv"), ("skeleton",),
+    "keypoint_folder": (read_keypoint_file, is_keypoint_file, ("skeleton",),
                         "one keypoint file of a keypoint_folder dataset (.npy, .npz, .json, .csv)"),
 }
