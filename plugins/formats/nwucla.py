@@ -12,8 +12,6 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import numpy as np
-
 from fusion.errors import DataError
 from fusion_plugins.formats.common import (
     FormatDataset,
