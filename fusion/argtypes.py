@@ -57,25 +57,30 @@ def _given(value) -> str:
     return f"{type(value).__name__} {shown if len(shown) <= 60 else shown[:57] + '...'}"
 
 
+_SEQUENCES = (list, tuple, cabc.Sequence, cabc.Iterable, set, frozenset, cabc.Collection, cabc.MutableSequence)
+_MAPPINGS = (dict, cabc.Mapping, cabc.MutableMapping)
+
+
 def check_type(key: str, value: Any, tp) -> None:
-    """Raise :class:`RecipeError` unless the recipe ``value`` fits annotation ``tp``; ``key`` names it."""
-    if not _fits(value, tp):
-        raise RecipeError(f"{key}: expected {describe(tp)}, got {_given(value)}")
+    """Raise :class:`RecipeError` unless the recipe ``value`` fits annotation ``tp``; ``key`` names it, and the
+    error names the deepest item that does not fit (``key[1]``, ``key.sub``)."""
+    if _fits(value, tp):
+        return
     origin, args = _origin(tp), typing.get_args(tp)
-    if origin in (typing.Union, types.UnionType):  # descend into the member that fits, for the deepest key
-        for member in args:
-            if _fits(value, member):
-                return check_type(key, value, member)
-    if isinstance(value, (list, tuple)) and args:
-        if origin is tuple and args[-1] is not Ellipsis:
-            for i, (item, item_tp) in enumerate(zip(value, args)):
-                check_type(f"{key}[{i}]", item, item_tp)
-        elif origin in (list, tuple, cabc.Sequence, cabc.Iterable, set, frozenset, cabc.Collection):
+    if origin in (typing.Union, types.UnionType):  # the member of the value's shape gives the deepest message
+        shaped = [a for a in args if (_origin(a) in _SEQUENCES and isinstance(value, (list, tuple)))
+                  or (_origin(a) in _MAPPINGS and isinstance(value, dict))]
+        if len(shaped) == 1:
+            return check_type(key, value, shaped[0])
+    elif isinstance(value, (list, tuple)) and origin in _SEQUENCES and args:
+        fixed = origin is tuple and args[-1] is not Ellipsis
+        if not fixed or len(value) == len(args):
             for i, item in enumerate(value):
-                check_type(f"{key}[{i}]", item, args[0])
-    if isinstance(value, dict) and origin in (dict, cabc.Mapping, cabc.MutableMapping) and len(args) == 2:
+                check_type(f"{key}[{i}]", item, args[i] if fixed else args[0])
+    elif isinstance(value, dict) and origin in _MAPPINGS and len(args) == 2:
         for sub, item in value.items():
             check_type(f"{key}.{sub}", item, args[1])
+    raise RecipeError(f"{key}: expected {describe(tp)}, got {_given(value)}")
 
 
 def _fits(value, tp) -> bool:  # noqa: C901 - one branch per annotation form
@@ -127,6 +132,7 @@ def _fits(value, tp) -> bool:  # noqa: C901 - one branch per annotation form
 
 def hints(factory) -> dict[str, Any]:
     """Resolved annotations of ``factory``'s parameters (a class: its ``__init__``); {} where unresolvable."""
+    factory = inspect.unwrap(factory)  # a LazyFactory: the real factory
     target = factory.__init__ if inspect.isclass(factory) else factory
     try:
         return typing.get_type_hints(target)
@@ -141,3 +147,59 @@ def hints(factory) -> dict[str, Any]:
             except Exception:
                 continue
         return out
+
+
+#: Parameters the framework fills, per kind (not set from a recipe; ``fusion list --args`` leaves them out).
+FRAMEWORK_ARGS: dict[str, tuple[str, ...]] = {
+    "mixer": ("dims", "num_classes", "roles"), "head": ("in_dim", "num_classes"), "dataset": ("split",),
+}
+
+
+def _param_docs(factory) -> dict[str, str]:
+    """``name: text`` lines of the factory's (or class's) docstring ``Args:`` section, joined per parameter."""
+    docs: dict[str, str] = {}
+    factory = inspect.unwrap(factory)
+    text = inspect.getdoc(factory) or ""
+    if inspect.isclass(factory):
+        text += "\n" + (inspect.getdoc(factory.__init__) or "")
+    current = None
+    for line in text.splitlines():
+        stripped = line.strip()
+        head, sep, rest = stripped.partition(":")
+        names = [n.strip(" `") for n in head.split(",")]
+        if sep and names and all(n.isidentifier() for n in names) and line.startswith((" ", "\t")):
+            current = names
+            for n in names:
+                docs[n] = rest.strip()
+        elif current and stripped and line.startswith("        "):
+            for n in current:
+                docs[n] += " " + stripped
+        else:
+            current = None
+    return docs
+
+
+def describe_args(spec) -> list[dict[str, str]]:
+    """One row per recipe argument of ``spec.factory``: name, type (in words), default, doc."""
+    try:
+        params = inspect.signature(spec.factory).parameters
+    except (TypeError, ValueError):
+        return []
+    annotations, docs = hints(spec.factory), _param_docs(spec.factory)
+    nested = dict(getattr(spec, "nested", None) or {})
+    skip = set(FRAMEWORK_ARGS.get(spec.kind, ())) | {"ctx", "self"}
+    rows = []
+    for name, param in params.items():
+        if name in skip or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            continue
+        if name in nested:
+            kind, _, args_key = nested[name].partition("@")
+            depth = kind.count("[]")
+            kind = kind.replace("[]", "")
+            type_text = (f"{kind} name (args in {args_key})" if args_key else
+                         ("list of " * depth) + f"{kind} block {{name, args}}")
+        else:
+            type_text = describe(annotations.get(name, param.annotation))
+        default = "required" if param.default is param.empty else repr(param.default)
+        rows.append({"name": name, "type": type_text, "default": default, "doc": docs.get(name, "")})
+    return rows

@@ -30,8 +30,13 @@ def cmd_list(args) -> int:
 
     registry = get_registry(args.plugin or ())
     specs = registry.all_specs(args.kind)
+    if args.args:
+        from fusion.argtypes import describe_args
+
+        specs = [s for s in specs if not args.name or s.name in args.name]
     if args.json:
-        rows = [{"kind": s.kind, "name": s.name, "plugin": s.plugin, "doc": s.doc} | _extra(s) for s in specs]
+        rows = [{"kind": s.kind, "name": s.name, "plugin": s.plugin, "doc": s.doc} | _extra(s)
+                | ({"args": describe_args(s)} if args.args else {}) for s in specs]
         print(json.dumps(rows, indent=1))
         return 0
     for kind in [args.kind] if args.kind else KINDS:
@@ -42,6 +47,9 @@ def cmd_list(args) -> int:
         width = max(len(s.name) for s in rows)
         for s in rows:
             print(f"  {s.name:<{width}}  [{s.plugin}]  {s.doc}")
+            for arg in describe_args(s) if args.args else ():
+                doc = f"  {arg['doc']}" if arg["doc"] else ""
+                print(f"      {arg['name']}: {arg['type']} = {arg['default']}{doc}")
     for failure in registry.failures:
         print(f"warning: {failure}", file=sys.stderr)
     return 0
@@ -162,6 +170,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("kind", nargs="?", type=_kind, help=f"one of {', '.join(KINDS)} (plural accepted)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--plugin", action="append", help="also load this module as a plugin")
+    p.add_argument("--args", action="store_true", help="also print each component's recipe arguments: name, type, "
+                   "default and doc")
+    p.add_argument("--name", action="append", help="only this component (with --args; repeatable)")
     p.set_defaults(func=cmd_list)
 
     p = sub.add_parser("train", help="train a recipe")
@@ -224,9 +235,19 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--dir", default=".", help="parent folder of the new distribution")
     q.set_defaults(func=cmd_plugin_new)
 
+    data_commands = None
     for extension in _EXTENSIONS:
-        extension(sub)
+        added = extension(sub)
+        data_commands = added if extension is _data_commands else data_commands
+    _plugin_commands(sub, data_commands)
     return parser
+
+
+def _plugin_commands(sub, data_commands) -> None:
+    """Verbs the installed plugins add (``fusion_add_commands``), e.g. ``fusion data synthact``."""
+    from fusion.registry import get_registry
+
+    get_registry().manager.hook.fusion_add_commands(commands=sub, data_commands=data_commands)
 
 
 def _profile_commands(sub) -> None:
@@ -241,8 +262,8 @@ def _data_commands(sub) -> None:
     try:
         from fusion.data.cli import add_commands
     except ImportError:
-        return
-    add_commands(sub)
+        return None
+    return add_commands(sub)
 
 
 def _bench_commands(sub) -> None:

@@ -88,6 +88,30 @@ def _takes_ctx(factory) -> bool:
         return False
 
 
+class LazyFactory:
+    """A factory imported on first use, so that loading the plugins stays fast: ``LazyFactory("pkg.mod:Name")``.
+
+    ``inspect.signature`` sees the real factory's signature (through ``__wrapped__``), so recipe arguments
+    are checked by name and type without a ``**kwargs`` pass-through.
+    """
+
+    def __init__(self, target: str, doc: str = ""):
+        self.target, self.__doc__ = target, doc
+
+    @property
+    def __wrapped__(self):
+        import importlib
+
+        module, _, name = self.target.partition(":")
+        return getattr(importlib.import_module(module), name)
+
+    def __call__(self, *args, **kwargs):
+        return self.__wrapped__(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"LazyFactory({self.target!r})"
+
+
 def context(registry: Registry, key: str = "") -> BuildContext:
     """A context over ``registry`` (``fusion.train.build.registry_for(recipe)`` gives a recipe's)."""
     return BuildContext(registry, key)
@@ -137,6 +161,6 @@ def create_metric(block: Mapping, ctx: BuildContext) -> Any:
 
 #: The public construction API (``fusion.build`` and its shortcuts); the count is reported in the docs.
 __all__ = [
-    "BuildContext", "context", "build", "build_spec", "create_encoder", "create_mixer", "create_head",
+    "BuildContext", "LazyFactory", "context", "build", "build_spec", "create_encoder", "create_mixer", "create_head",
     "create_objective", "create_dataset", "create_transform", "create_transforms", "create_metric",
 ]

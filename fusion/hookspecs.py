@@ -1,85 +1,139 @@
-"""Every hook a Fusion plugin may implement, each documented here and nowhere else.
+"""Every hook a Fusion plugin may implement, each specified here and nowhere else (as pytest's hookspecs).
 
-A plugin is a plain module of functions decorated with ``@fusion.hookimpl``, discovered through
-the ``fusion.plugins`` entry-point group (or listed under a recipe's ``plugins:``). Hooks are
-called with keyword arguments only; an implementation may declare any subset of a hook's
-arguments. Registration hooks return a list of spec records from :mod:`fusion.types`; the
-registry adds the plugin's name to each record and rejects names given by two plugins.
+A plugin is a plain module of functions decorated with ``@fusion.hookimpl``, discovered through the
+``fusion.plugins`` entry-point group (or listed under a recipe's ``plugins:``). Hooks are called with
+keyword arguments only; an implementation may declare any subset of a hook's parameters. A function
+named ``fusion_*`` that is not a hook here (a misspelling) makes the plugin fail to load with a message
+naming the plugin and the function (:func:`fusion.registry.build_registry` runs pluggy's ``check_pending``).
+
+Registration hooks take no argument and return a list of spec records from :mod:`fusion.types`; the
+registry adds the plugin's name to each record and rejects a name given by two plugins. What each
+record's ``factory`` is called with is said per hook; the recipe's ``args`` are checked against the
+factory's signature and annotations when the recipe loads (:mod:`fusion.argtypes`), and arguments
+that are component blocks are declared in the spec's ``nested`` and built through ``ctx``
+(:mod:`fusion.construct`).
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import pluggy
+
+if TYPE_CHECKING:
+    import argparse
+
+    from fusion.types import (
+        CheckpointFormatSpec,
+        DatasetSpec,
+        EncoderSpec,
+        HeadSpec,
+        InputFormatSpec,
+        MetricSpec,
+        MixerSpec,
+        ModalitySpec,
+        ObjectiveSpec,
+        PoseEstimatorSpec,
+        TransformSpec,
+    )
 
 hookspec = pluggy.HookspecMarker("fusion")
 hookimpl = pluggy.HookimplMarker("fusion")
 
 
 @hookspec
-def fusion_add_modalities():
-    """Return ``list[ModalitySpec]``: modality names with their raw→batch layout conversion.
+def fusion_add_modalities() -> list[ModalitySpec]:
+    """Register modalities: the key a sample and a batch use (``skeleton``, ``rgb``, ``depth``, ...).
 
-    A modality name is the key a sample and a batch use (``skeleton``, ``rgb``, ``depth``,
-    ``pointcloud``, ``pose2d``...). Collate uses the spec's factory to turn each sample's array into
-    its batch layout.
+    ``factory(array: numpy.ndarray) -> torch.Tensor`` turns one sample's raw array into its per-sample
+    batch layout (collate stacks them). The spec also says which axis of the raw array is time
+    (``time_axis``; corruption and frame checks use it) and may give ``draw(array, path) -> None``
+    for ``fusion data show``.
+
+    :return: ``list[ModalitySpec]``.
     """
 
 
 @hookspec
-def fusion_add_encoders():
-    """Return ``list[EncoderSpec]``: encoders per modality and the Features fields they provide.
+def fusion_add_encoders() -> list[EncoderSpec]:
+    """Register encoders, one modality each, with the :class:`fusion.types.Features` fields they fill.
 
-    ``factory(**args) -> nn.Module`` whose ``forward(x)`` takes the modality's batch tensor and
-    returns :class:`fusion.types.Features`; the module must expose ``out_dim`` (the feature size D).
+    ``factory(**args) -> nn.Module`` whose ``forward(x)`` takes the modality's batch tensor and returns
+    ``Features``; the module exposes ``out_dim`` (the feature size D).
+
+    :return: ``list[EncoderSpec]``.
     """
 
 
 @hookspec
-def fusion_add_mixers():
-    """Return ``list[MixerSpec]``: fusion modules and what they need from each role.
+def fusion_add_mixers() -> list[MixerSpec]:
+    """Register mixers (fusion modules) with the Features fields they need per role.
 
-    ``factory(dims: dict[str, int], num_classes: int, roles: dict[str, str], **args) -> nn.Module``;
-    ``forward(features: dict[str, Features], masks: dict[str, BoolTensor]) -> MixerOutput``.
-    ``out_dim`` gives the size of ``fused``. Missing modalities (mask False) are normal input.
+    ``factory(dims: dict[str, int], num_classes: int, roles: dict[str, str], **args) -> nn.Module`` with
+    ``forward(features: dict[str, Features], masks: dict[str, BoolTensor]) -> MixerOutput`` and
+    ``out_dim`` (the size of ``fused``). Missing modalities (mask False) are normal input: a masked
+    modality must not change the output.
+
+    :return: ``list[MixerSpec]``.
     """
 
 
 @hookspec
-def fusion_add_heads():
-    """Return ``list[HeadSpec]``: ``factory(in_dim, num_classes, **args) -> nn.Module``."""
+def fusion_add_heads() -> list[HeadSpec]:
+    """Register heads: ``factory(in_dim: int, num_classes: int, **args) -> nn.Module``, (B, in_dim) -> logits.
 
-
-@hookspec
-def fusion_add_objectives():
-    """Return ``list[ObjectiveSpec]``: training objectives (classify, lifting, pretext tasks, ...).
-
-    ``factory(**args) -> nn.Module`` with ``forward(model, batch) -> (loss, outputs: dict)``.
-    The objective is wrapped together with the model for data parallelism, so parameters it owns
-    (decoders, projectors, queues as buffers) are trained and synchronised like the model's.
+    :return: ``list[HeadSpec]``.
     """
 
 
 @hookspec
-def fusion_add_datasets():
-    """Return ``list[DatasetSpec]``: ``factory(split, **args) -> Dataset`` of raw samples."""
+def fusion_add_objectives() -> list[ObjectiveSpec]:
+    """Register training objectives (classification, lifting, pretext tasks, ...).
 
+    ``factory(**args) -> nn.Module`` with ``forward(model, batch) -> (loss, outputs)``, ``outputs`` a
+    :class:`fusion.types.ObjectiveOutput` (``logits`` or None, ``logs``: name -> scalar tensor). The
+    objective is wrapped with the model for data parallelism, so parameters it owns (decoders,
+    projectors, queues as buffers) are trained, synchronised and checkpointed like the model's.
 
-@hookspec
-def fusion_add_transforms():
-    """Return ``list[TransformSpec]``: per-sample transforms on raw numpy samples.
-
-    ``factory(**args) -> callable(sample, rng: numpy.random.Generator) -> sample``. The generator is
-    seeded from (seed, epoch, sample index) so runs are reproducible and resumable.
+    :return: ``list[ObjectiveSpec]``.
     """
 
 
 @hookspec
-def fusion_add_metrics():
-    """Return ``list[MetricSpec]``: ``factory(**args) -> callable(scores, labels) -> dict``."""
+def fusion_add_datasets() -> list[DatasetSpec]:
+    """Register datasets: ``factory(split: str, **args) -> torch Dataset`` of raw :data:`fusion.types.Sample` dicts.
+
+    The dataset should expose ``num_classes`` and ``class_names``; a wrapper declares its wrapped
+    block in ``nested`` and builds it with ``ctx``.
+
+    :return: ``list[DatasetSpec]``.
+    """
 
 
 @hookspec
-def fusion_add_input_formats() -> list:
+def fusion_add_transforms() -> list[TransformSpec]:
+    """Register per-sample transforms: ``factory(**args) -> callable(sample, rng) -> sample``.
+
+    ``rng`` is a ``numpy.random.Generator`` seeded from (seed, epoch, sample index), so runs are
+    reproducible and resumable; a transform must draw its randomness from it only.
+
+    :return: ``list[TransformSpec]``.
+    """
+
+
+@hookspec
+def fusion_add_metrics() -> list[MetricSpec]:
+    """Register metrics a recipe lists under ``eval.metrics``: ``factory(**args) -> callable(scores, labels) -> dict``.
+
+    ``scores`` is ``(N, K)``, ``labels`` ``(N,)``; the returned numbers are added to every evaluation
+    report (validation, test and ``fusion eval``).
+
+    :return: ``list[MetricSpec]``.
+    """
+
+
+@hookspec
+def fusion_add_input_formats() -> list[InputFormatSpec]:
     """Register the files and folders ``fusion predict`` can read (a user's own data, one sample at a time).
 
     Each :class:`fusion.types.InputFormatSpec` has ``accepts(path: str) -> bool`` and
@@ -93,7 +147,7 @@ def fusion_add_input_formats() -> list:
 
 
 @hookspec
-def fusion_add_pose_estimators() -> list:
+def fusion_add_pose_estimators() -> list[PoseEstimatorSpec]:
     """Register 2D pose estimators that turn a video into ``pose2d`` so pose-trained runs accept videos.
 
     ``PoseEstimatorSpec.factory(layout: str, max_persons: int, model_path: str | None) -> estimator``
@@ -108,7 +162,7 @@ def fusion_add_pose_estimators() -> list:
 
 
 @hookspec
-def fusion_add_checkpoint_formats() -> list:
+def fusion_add_checkpoint_formats() -> list[CheckpointFormatSpec]:
     """Register official checkpoint formats: ``fusion convert FORMAT SOURCE`` and ``model.init.format``.
 
     Each :class:`fusion.types.CheckpointFormatSpec` has
@@ -124,17 +178,39 @@ def fusion_add_checkpoint_formats() -> list:
 
 
 @hookspec
-def fusion_recipe_loaded(recipe):
-    """Called with the resolved recipe (a dict) before anything is built; may validate or annotate.
+def fusion_add_commands(commands: argparse._SubParsersAction, data_commands: argparse._SubParsersAction) -> None:
+    """Add command-line verbs: ``commands.add_parser(...)`` for ``fusion VERB``, ``data_commands.add_parser(...)``
+    for ``fusion data VERB`` (the synthact plugin adds ``fusion data synthact``).
 
-    Mutating the recipe is allowed but discouraged: the resolved recipe written to the run
-    directory is the one after this hook.
+    Each parser sets ``func=handler`` with ``set_defaults``; ``handler(args) -> int`` is the exit status and
+    raises :class:`fusion.errors.FusionError` for a one-sentence error. Import heavy modules inside the
+    handler: every ``fusion`` invocation builds the parser.
+
+    :param commands: the subparsers of ``fusion``.
+    :param data_commands: the subparsers of ``fusion data``.
+    :return: nothing.
     """
 
 
 @hookspec
-def fusion_run_event(event, state):
-    """Called on run events: ``"start"``, ``"epoch_end"``, ``"eval_end"``, ``"checkpoint"``, ``"end"``.
+def fusion_recipe_loaded(recipe: dict[str, Any]) -> None:
+    """Called once per command with the loaded recipe, before anything is built (from
+    :func:`fusion.train.build.registry_for`, which every command goes through); may check or annotate it.
 
-    ``state`` is a read-only dict (epoch, step, metrics, run_dir). Called on the main process only.
+    :param recipe: the resolved recipe (defaults filled, schema-validated). Mutating it is allowed but
+        discouraged: the recipe written to the run directory is the one after this hook.
+    :return: nothing.
+    """
+
+
+@hookspec
+def fusion_run_event(event: str, state: dict[str, Any]) -> None:
+    """Called by ``fusion train`` on the main process at ``"start"``, ``"epoch_end"``, ``"checkpoint"`` and ``"end"``.
+
+    :param event: one of ``"start"``, ``"epoch_end"``, ``"checkpoint"``, ``"end"``.
+    :param state: a copy (read-only by convention) with ``run_dir``, ``epoch``, ``batch_in_epoch``,
+        ``global_step``, ``best_top1``, ``best_epoch`` (once validated) and ``history`` (the epoch records), plus
+        per event: ``epoch_end`` the epoch's record (``epoch``, ``loss``, ``lr``, ``val_top1`` ... when validated),
+        ``checkpoint`` ``name`` (``last`` / ``best``) and the saved ``epoch``, ``end`` the run's ``summary``.
+    :return: nothing.
     """

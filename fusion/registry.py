@@ -119,6 +119,10 @@ def build_registry(modules: Iterable[str] = (), entry_points: bool = True) -> Re
             continue
         try:
             manager.register(plugin, name=name)
+            manager.check_pending()
+        except pluggy.PluginValidationError as exc:  # a misspelled or mistyped hook: refuse the plugin
+            manager.unregister(name=name)
+            registry.failures.append(PluginFailure(name, _validation_message(name, exc)))
         except Exception as exc:
             registry.failures.append(PluginFailure(name, f"{type(exc).__name__}: {exc}"))
     for kind, hook_name in _HOOK_OF_KIND.items():
@@ -127,6 +131,18 @@ def build_registry(modules: Iterable[str] = (), entry_points: bool = True) -> Re
     for failure in registry.failures:
         warnings.warn(str(failure), RuntimeWarning, stacklevel=2)
     return registry
+
+
+def _validation_message(plugin: str, exc: Exception) -> str:
+    """One sentence for pluggy's complaint about a hook implementation, with close hook names."""
+    text = str(exc)
+    unknown = [n for n in dir(hookspecs) if n.startswith("fusion_")]
+    for word in text.replace("'", " ").replace(",", " ").split():
+        if word.startswith("fusion_") and word not in unknown:
+            close = difflib.get_close_matches(word, unknown, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            return f"hook implementation {word!r} is not a Fusion hook{hint}; the hooks are listed in fusion/hookspecs.py"
+    return text
 
 
 def _collect(registry: Registry, kind: str, plugin: str, function) -> None:

@@ -9,7 +9,7 @@ into a :data:`Batch` (tensors, batch layout, one bool mask per modality); an enc
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -82,6 +82,11 @@ class ComponentSpec:
     factory: Callable[..., Any]
     doc: str = ""
     plugin: str = ""
+    #: Arguments that are themselves component blocks, validated recursively when the recipe loads:
+    #: ``{"dataset": "dataset"}`` (a ``{name, args}`` block), ``"transform[]"`` (a list of blocks),
+    #: ``"transform[][]"`` (a list of lists), ``"encoder@backbone_args"`` (a registry name whose args are
+    #: the argument ``backbone_args``). The factory builds them with its ``ctx`` (:mod:`fusion.construct`).
+    nested: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def kind(self) -> str:
@@ -101,6 +106,12 @@ class ModalitySpec(ComponentSpec):
 
     raw_layout: str = ""
     batch_layout: str = ""
+    #: Axis of the raw layout that is time (skeleton (M, T, V, C): 1; rgb (T, H, W, 3): 0); None: not temporal.
+    #: Frame corruption (``eval.corruption``) and frame counts use it, so the core hard-codes no modality.
+    time_axis: int | None = None
+    #: ``bones(layout_name) -> [(i, j), ...]``: bone pairs of a named joint layout (``fusion data show``
+    #: draws them); None when the modality has no joints or the plugin knows no layouts.
+    bones: Callable[[str], Sequence[tuple[int, int]]] | None = None
 
 
 @dataclass(frozen=True)

@@ -60,24 +60,6 @@ def build_split(recipe: dict, registry, split: str):
 # handlers
 
 
-def cmd_synthact(args) -> int:
-    from fusion_plugins.synthact.config import SynthActConfig
-    from fusion_plugins.synthact.writers import WRITABLE, write_synthact
-
-    modalities = tuple(m.strip() for m in args.modalities.split(",") if m.strip()) if args.modalities else WRITABLE
-    cfg = SynthActConfig(
-        subjects=args.subjects, classes=args.classes, frames=args.frames, size=args.size,
-        repetitions=args.repetitions, seed=args.seed, points=args.points,
-        second_person=args.second_person, nuisance=args.nuisance,
-    )  # fmt: skip
-    report = write_synthact(args.out, cfg, modalities, cache_dir=args.cache_dir, fps=args.fps,
-                            progress=lambda message: print(message, file=sys.stderr))
-    files = ", ".join(f"{name} {count} ({report[name + '_s']:.1f} s)" for name, count in report["files"].items())
-    print(f"wrote {report['samples']} samples to {args.out} in {report['seconds']:.1f} s "
-          f"(generation or cache {report['generate_s']:.1f} s); files: {files}")
-    return 0
-
-
 def cmd_check(args) -> int:
     from fusion.data.check import check_splits
 
@@ -128,7 +110,7 @@ def cmd_pack(args) -> int:
 
 
 def cmd_show(args) -> int:
-    from fusion.data.show import sample_title, save_sample
+    from fusion.data.show import bones_from, sample_title, save_sample
 
     recipe, registry = load_data_recipe(args.recipe, args.overrides)
     split = args.split or recipe["data"]["train_split"]
@@ -142,7 +124,8 @@ def cmd_show(args) -> int:
         wanted |= set(sample)
     sample = {k: v for k, v in sample.items() if k in wanted}
     title = f"{split}[{args.index}]  " + sample_title(sample, getattr(dataset, "class_names", None))
-    out = save_sample(sample, args.out, frame=args.frame, title=title, fps=args.fps)
+    out = save_sample(sample, args.out, frame=args.frame, title=title, fps=args.fps,
+                      bones_of=bones_from(registry, sample))
     print(f"wrote {out}")
     return 0
 
@@ -169,24 +152,10 @@ def _recipe_arguments(parser) -> None:
 
 
 def add_commands(subparsers) -> None:
-    data = subparsers.add_parser("data", help="write SynthAct files; check, show and count a recipe's data")
+    """Add ``fusion data`` and its verbs; returns the verbs' subparsers (plugins add theirs through
+    ``fusion_add_commands``, e.g. ``fusion data synthact``)."""
+    data = subparsers.add_parser("data", help="check, show, count and pack a recipe's data (plugins add writers)")
     sub = data.add_subparsers(dest="data_command", required=True)
-
-    p = sub.add_parser("synthact", help="write SynthAct in the real formats (.skeleton, depth PNG, mp4, PySKL pickle)")
-    p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--subjects", type=int, default=10)
-    p.add_argument("--classes", type=int, default=12)
-    p.add_argument("--frames", type=int, default=32)
-    p.add_argument("--size", type=int, default=64, help="image width and height in pixels (even)")
-    p.add_argument("--repetitions", type=int, default=2)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--points", type=int, default=256, help="points per frame of the cached point cloud")
-    p.add_argument("--second-person", action="store_true", help="add an idle bystander (M = 2)")
-    p.add_argument("--nuisance", type=float, default=1.0, help="noise level (0 = clean, 1 = default)")
-    p.add_argument("--modalities", help="comma-separated subset of skeleton,pose2d,depth,rgb (default: all)")
-    p.add_argument("--fps", type=int, default=30, help="video frame rate")
-    p.add_argument("--cache-dir", help="generation cache (default $FUSION_CACHE/synthact)")
-    p.set_defaults(func=cmd_synthact)
 
     p = sub.add_parser("check", help="read every sample of a recipe's splits; list every bad file (exit 1 if any)")
     _recipe_arguments(p)
@@ -216,3 +185,4 @@ def add_commands(subparsers) -> None:
     p.add_argument("--split", action="append", help="split (repeatable; default: the recipe's train and test)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_stats)
+    return sub

@@ -37,8 +37,11 @@ from fusion.errors import RecipeError
 MASK_TYPES = ("random", "pattern", "prefix", "suffix", "between")
 #: Proposed missing-frame ratios per level (the paper's definitions were not published).
 LEVELS: dict[str, float] = {"mild": 0.25, "moderate": 0.5, "severe": 0.75}
-#: Time axis of each modality's raw layout (DESIGN.md section 3).
-TIME_AXIS: dict[str, int] = {"skeleton": 1, "pose2d": 1, "rgb": 0, "depth": 0, "pointcloud": 0}
+
+
+def time_axes(registry) -> dict[str, int]:
+    """``{modality: time axis of its raw layout}`` for every registered temporal modality (``ModalitySpec.time_axis``)."""
+    return {s.name: s.time_axis for s in registry.all_specs("modality") if s.time_axis is not None}
 
 
 def missing_count(frames: int, ratio: float) -> int:
@@ -97,20 +100,23 @@ class TemporalCorruption:
     Args:
         type: one of :data:`MASK_TYPES` or ``any``.
         ratio: fraction of frames removed (or give ``level``).
-        modalities: which sample keys to corrupt (default every key in :data:`TIME_AXIS` present).
+        modalities: which sample keys to corrupt (default every temporal modality present).
         seed: used when called without a generator (``transform(sample)``).
+        axes: time axis of each modality's raw layout (:func:`time_axes` of the recipe's registry).
     """
 
-    def __init__(self, type: str = "random", ratio: float = 0.5, modalities: Sequence[str] | None = None, seed: int = 0):
+    def __init__(self, type: str = "random", ratio: float = 0.5, modalities: Sequence[str] | None = None, seed: int = 0,
+                 axes: Mapping[str, int] | None = None):
+        axes = dict(axes or {})
         if type not in MASK_TYPES + ("any",):
             raise RecipeError(f"eval.corruption.type: unknown {type!r}; known: {', '.join(MASK_TYPES + ('any',))}")
         if not 0.0 <= ratio <= 1.0:
             raise RecipeError(f"eval.corruption.ratio must be within [0, 1], got {ratio}")
-        unknown = set(modalities or ()) - set(TIME_AXIS)
+        unknown = set(modalities or ()) - set(axes)
         if unknown:
-            raise RecipeError(f"eval.corruption.modalities: no time axis known for {sorted(unknown)}; known: {', '.join(TIME_AXIS)}")
-        self.type, self.ratio, self.seed = type, float(ratio), seed
-        self.modalities = tuple(modalities) if modalities else tuple(TIME_AXIS)
+            raise RecipeError(f"eval.corruption.modalities: no time axis known for {sorted(unknown)}; known: {', '.join(axes)}")
+        self.type, self.ratio, self.seed, self.axes = type, float(ratio), seed, axes
+        self.modalities = tuple(modalities) if modalities else tuple(axes)
 
     def __call__(self, sample: dict, rng: np.random.Generator | None = None) -> dict:
         rng = rng if rng is not None else np.random.default_rng(self.seed)
@@ -121,7 +127,7 @@ class TemporalCorruption:
             if key not in sample or sample[key] is None:
                 continue
             array = np.array(sample[key], copy=True)
-            axis = TIME_AXIS[key]
+            axis = self.axes[key]
             frames = array.shape[axis]
             if frames not in masks:
                 masks[frames] = frame_mask(kind, frames, self.ratio, rng)
@@ -135,8 +141,9 @@ class TemporalCorruption:
         return f"TemporalCorruption(type={self.type!r}, ratio={self.ratio}, modalities={list(self.modalities)})"
 
 
-def corruption_transform(spec: Mapping) -> Callable[..., dict]:
-    """Build the transform ``eval.corruption`` describes: ``{type, ratio | level, [levels], [modalities], [seed]}``."""
+def corruption_transform(spec: Mapping, axes: Mapping[str, int]) -> Callable[..., dict]:
+    """Build the transform ``eval.corruption`` describes: ``{type, ratio | level, [levels], [modalities], [seed]}``;
+    ``axes`` are the modalities' time axes (:func:`time_axes`)."""
     if not isinstance(spec, Mapping):
         raise RecipeError(f"eval.corruption must be a mapping like {{type: suffix, ratio: 0.5}}, got {spec!r}")
     unknown = set(spec) - SPEC_KEYS
@@ -144,9 +151,9 @@ def corruption_transform(spec: Mapping) -> Callable[..., dict]:
         raise RecipeError(f"eval.corruption: unknown key {sorted(unknown)[0]!r}; allowed: {', '.join(sorted(SPEC_KEYS))}")
     return TemporalCorruption(
         type=spec.get("type", "random"), ratio=resolve_ratio(spec), modalities=spec.get("modalities"),
-        seed=int(spec.get("seed", 0)),
+        seed=int(spec.get("seed", 0)), axes=axes,
     )
 
 
-__all__ = ["MASK_TYPES", "LEVELS", "TIME_AXIS", "frame_mask", "missing_count", "corruption_transform",
+__all__ = ["MASK_TYPES", "LEVELS", "time_axes", "frame_mask", "missing_count", "corruption_transform",
            "TemporalCorruption", "resolve_ratio"]

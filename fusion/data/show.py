@@ -7,11 +7,12 @@ Skeleton over RGB uses ``pose2d`` when the sample has it, else 2D skeletons as t
 joints projected with ``meta["intrinsics"]`` when those describe the RGB frame (their width and
 height match it), in the Kinect convention the built-in data uses (``u = cx + fx x / z``,
 ``v = cy - fy y / z``; ``y_up: false`` flips v). Otherwise the skeleton gets its own front-view
-panel. Bones come from the layout named in ``meta["layout"]`` when the skeleton plugin knows it.
+panel. Bones come from ``meta["bones"]`` or the layout named in ``meta["layout"]`` (the modality plugin's ``bones``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -22,17 +23,27 @@ DRAWN = ("rgb", "skeleton", "pose2d", "depth", "pointcloud")
 PANEL_INCHES = 3.0
 
 
-def layout_bones(meta: dict) -> list[tuple[int, int]]:
-    """Bone pairs of the sample's skeleton layout, or [] if the layout is unknown."""
-    name = (meta or {}).get("layout")
-    if not name:
+def layout_bones(meta: dict, bones_of: Callable[[str], Sequence] | None = None) -> list[tuple[int, int]]:
+    """Bone pairs of the sample: ``meta["bones"]``, else ``bones_of(meta["layout"])`` (a modality plugin's
+    ``ModalitySpec.bones``), else [] (joints are drawn without bones)."""
+    meta = meta or {}
+    if meta.get("bones") is not None:
+        return [(int(a), int(b)) for a, b in meta["bones"]]
+    name = meta.get("layout")
+    if not name or bones_of is None:
         return []
     try:
-        from fusion_plugins.skeleton.layouts import get_layout
-
-        return [tuple(map(int, b)) for b in get_layout(name).bones]
-    except Exception:  # no skeleton plugin, or a layout it does not know: draw joints only
+        return [(int(a), int(b)) for a, b in bones_of(name)]
+    except Exception:  # a layout the plugin does not know: draw joints only
         return []
+
+
+def bones_from(registry, sample: dict) -> Callable[[str], Sequence] | None:
+    """The ``bones`` function of the first modality in ``sample`` whose spec has one (skeleton, pose2d)."""
+    for spec in registry.all_specs("modality"):
+        if spec.bones is not None and sample.get(spec.name) is not None:
+            return spec.bones
+    return None
 
 
 def keypoints_2d(sample: dict) -> np.ndarray | None:
@@ -85,7 +96,7 @@ def _draw_joints(ax, xy: np.ndarray, bones: list[tuple[int, int]]) -> None:
 class SampleFigure:
     """Panels for the modalities a sample has; ``draw(t)`` renders frame ``t`` into the figure."""
 
-    def __init__(self, sample: dict, title: str = ""):
+    def __init__(self, sample: dict, title: str = "", bones_of: Callable[[str], Sequence] | None = None):
         import matplotlib
 
         matplotlib.use("Agg", force=True)
@@ -94,7 +105,7 @@ class SampleFigure:
         self.sample = sample
         self.frames = _frames(sample)
         self.xy = keypoints_2d(sample)
-        self.bones = layout_bones(sample.get("meta") or {})
+        self.bones = layout_bones(sample.get("meta") or {}, bones_of)
         self.panels = [p for p in ("rgb", "depth", "pointcloud") if sample.get(p) is not None]
         self.front = self.xy
         if self.xy is None and sample.get("skeleton") is not None:
@@ -187,13 +198,15 @@ def sample_title(sample: dict, class_names: list[str] | None = None) -> str:
     return "  ".join(p for p in parts if p)
 
 
-def save_sample(sample: dict, out: str | Path, frame: int | None = None, title: str = "", fps: float = 8.0) -> Path:
-    """Write ``out``: a ``.png`` of frame ``frame`` (default the middle one) or a ``.gif`` of every frame."""
+def save_sample(sample: dict, out: str | Path, frame: int | None = None, title: str = "", fps: float = 8.0,
+                bones_of: Callable[[str], Sequence] | None = None) -> Path:
+    """Write ``out``: a ``.png`` of frame ``frame`` (default the middle one) or a ``.gif`` of every frame;
+    ``bones_of`` names a layout's bones (:func:`bones_from` the recipe's registry)."""
     out = Path(out)
     suffix = out.suffix.lower()
     if suffix not in (".png", ".gif"):
         raise DataError(f"{out}: the output must end in .png (one frame) or .gif (the clip)")
-    figure = SampleFigure(sample, title)
+    figure = SampleFigure(sample, title, bones_of)
     out.parent.mkdir(parents=True, exist_ok=True)
     try:
         if suffix == ".png":

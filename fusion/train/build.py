@@ -80,11 +80,11 @@ def build_dataset(recipe: dict, registry: Registry, phase: str, split: str | Non
     split = split or data["train_split" if phase == "train" else "test_split"]
     transforms = build_transforms(recipe, registry, phase)
     if phase == "test" and recipe["eval"].get("corruption") and not clean:
-        from fusion.data.corruption import corruption_transform
+        from fusion.data.corruption import corruption_transform, time_axes
 
         # last, so frames are dropped from what the model sees (samplers that crop valid frames
         # would otherwise cut the corrupted frames away)
-        transforms.append(corruption_transform(recipe["eval"]["corruption"]))
+        transforms.append(corruption_transform(recipe["eval"]["corruption"], time_axes(registry)))
     return RecipeDataset(
         base if base is not None else build_base_dataset(recipe, registry, split),
         modalities_of(recipe),

@@ -8,6 +8,7 @@ Also the checks that turn silently ignored evaluation settings into errors namin
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -63,9 +64,10 @@ def warn_one_class(split: str, scores, class_names: list[str] | None = None, str
     return message
 
 
-def check_eval_conditions(recipe: dict, modalities: list[str]) -> None:
+def check_eval_conditions(recipe: dict, modalities: list[str], axes: Mapping[str, int]) -> None:
     """``eval.drop`` and ``eval.corruption`` must name modalities the run has (a typo used to give the
-    clean score); ``eval.drop`` may not remove every modality."""
+    clean score); ``eval.drop`` may not remove every modality. ``axes``: the modalities' time axes
+    (:func:`fusion.data.corruption.time_axes`)."""
     known = list(modalities)
     for name in recipe["eval"].get("drop") or []:
         if name not in known:
@@ -75,17 +77,15 @@ def check_eval_conditions(recipe: dict, modalities: list[str]) -> None:
     corruption = recipe["eval"].get("corruption") or {}
     if not corruption:
         return
-    from fusion.data.corruption import TIME_AXIS
-
     targets = corruption.get("modalities")
     targets = [targets] if isinstance(targets, str) else list(targets or [])
     for name in targets:
         if name not in known:
             raise RecipeError(f"eval.corruption.modalities: {name!r} is not a modality of this run; its modalities: "
                               f"{', '.join(known)}")
-    if not [m for m in targets or known if m in TIME_AXIS]:
+    if not [m for m in targets or known if m in axes]:
         raise RecipeError(f"eval.corruption: none of this run's modalities ({', '.join(known)}) has a time axis "
-                          f"to corrupt (known: {', '.join(TIME_AXIS)})")
+                          f"to corrupt (known: {', '.join(axes)})")
 
 
 def check_warmup(train_cfg: dict) -> None:

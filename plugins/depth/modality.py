@@ -21,6 +21,7 @@ SPECS = [
         factory=depth_to_tensor,
         raw_layout="(T, H, W) uint16 millimetres, 0 = no reading",
         batch_layout="(B, 1, T, H, W) float metres",
+        time_axis=0,
         doc="Depth maps.",
     )
 ]

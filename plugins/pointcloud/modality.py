@@ -19,6 +19,7 @@ SPECS = [
         factory=pointcloud_to_tensor,
         raw_layout="(T, N, 3 + F) float32 metres, camera frame",
         batch_layout="(B, T, N, 3 + F)",
+        time_axis=0,
         doc="Per-frame point clouds (from depth and intrinsics).",
     )
 ]

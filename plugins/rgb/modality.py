@@ -24,6 +24,7 @@ SPECS = [
         factory=rgb_to_tensor,
         raw_layout="(T, H, W, 3) uint8",
         batch_layout="(B, 3, T, H, W) float in [0, 1] (normalised by transforms)",
+        time_axis=0,
         doc="RGB video frames.",
     )
 ]

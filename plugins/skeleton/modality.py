@@ -13,12 +13,21 @@ def skeleton_to_tensor(array: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(np.asarray(array, dtype=np.float32).transpose(3, 1, 2, 0)))
 
 
+def layout_bones(name: str) -> list[tuple[int, int]]:
+    """Bone pairs of the named layout (``ntu25``, ``coco17``...) for drawing; KeyError names the known ones."""
+    from fusion_plugins.skeleton.layouts import get_layout
+
+    return [(int(a), int(b)) for a, b in get_layout(name).bones]
+
+
 SPECS = [
     ModalitySpec(
         name="skeleton",
         factory=skeleton_to_tensor,
         raw_layout="(M, T, V, C) float32 metres or pixels",
         batch_layout="(B, C, T, V, M)",
+        time_axis=1,
+        bones=layout_bones,
         doc="3D (or 2D) joint coordinates per person and frame.",
     ),
     ModalitySpec(
@@ -26,6 +35,8 @@ SPECS = [
         factory=skeleton_to_tensor,
         raw_layout="(M, T, V, 3) x, y, score in pixels",
         batch_layout="(B, 3, T, V, M)",
+        time_axis=1,
+        bones=layout_bones,
         doc="2D keypoints with detector scores.",
     ),
 ]

@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
+from fusion.construct import LazyFactory
 from fusion.hookspecs import hookimpl
 from fusion.types import DatasetSpec
 from fusion_plugins.synthact.config import MODALITIES
 
 
-def synthact(split: str = "train", **kwargs):
-    """Build the dataset (imported lazily so that listing plugins stays fast)."""
-    from fusion_plugins.synthact.dataset import SynthAct
-
-    return SynthAct(split, **kwargs)
-
-
-synthact.__doc__ = "SynthAct: see fusion_plugins.synthact.dataset.SynthAct for every argument."
+#: The dataset, imported on first use so that listing plugins stays fast; its arguments are SynthAct's.
+synthact = LazyFactory("fusion_plugins.synthact.dataset:SynthAct",
+                       "SynthAct: see fusion_plugins.synthact.dataset.SynthAct for every argument.")
 
 
 @hookimpl
@@ -27,3 +23,10 @@ def fusion_add_datasets():
             doc="Built-in synthetic actions: skeleton, pose2d, rgb, depth, pointcloud; xsub/xview splits.",
         )
     ]
+
+
+@hookimpl
+def fusion_add_commands(data_commands):
+    from fusion_plugins.synthact.cli import add_commands
+
+    add_commands(data_commands)

@@ -3,8 +3,11 @@
 import numpy as np
 import pytest
 
-from fusion.data.corruption import MASK_TYPES, corruption_transform, frame_mask, missing_count
+from fusion.data.corruption import MASK_TYPES, corruption_transform, frame_mask, missing_count, time_axes
 from fusion.errors import RecipeError
+
+#: The raw layouts' time axes the built-in modality plugins declare.
+AXES = {"skeleton": 1, "pose2d": 1, "rgb": 0, "depth": 0, "pointcloud": 0}
 
 
 @pytest.mark.parametrize("kind", MASK_TYPES)
@@ -35,11 +38,17 @@ def test_pattern_mask_is_periodic():
     assert np.array_equal(quarter.reshape(8, 4), np.tile(quarter[:4], (8, 1)))
 
 
+def test_time_axes_come_from_the_modality_specs():
+    from fusion.registry import get_registry
+
+    assert time_axes(get_registry()) == AXES
+
+
 def test_transform_zeroes_missing_and_keeps_valid_frames():
     from fusion_plugins.synthact.dataset import SynthAct
 
     sample = SynthAct("test", modalities=["skeleton", "pose2d"], frames=16)[0]
-    out = corruption_transform({"type": "suffix", "level": "severe"})(sample, np.random.default_rng(0))
+    out = corruption_transform({"type": "suffix", "level": "severe"}, AXES)(sample, np.random.default_rng(0))
     for key in ("skeleton", "pose2d"):
         zero = ~np.any(out[key] != 0, axis=(0, 2, 3))
         assert zero.sum() == 12 and np.all(zero[4:])
@@ -49,13 +58,13 @@ def test_transform_zeroes_missing_and_keeps_valid_frames():
 
 def test_bad_specs_name_the_key():
     with pytest.raises(RecipeError, match="type"):
-        corruption_transform({"type": "sideways", "ratio": 0.5})
+        corruption_transform({"type": "sideways", "ratio": 0.5}, AXES)
     with pytest.raises(RecipeError, match="ratio"):
-        corruption_transform({"type": "random", "ratio": 1.5})
+        corruption_transform({"type": "random", "ratio": 1.5}, AXES)
     with pytest.raises(RecipeError, match="level"):
-        corruption_transform({"type": "random"})
+        corruption_transform({"type": "random"}, AXES)
     with pytest.raises(RecipeError, match="unknown key"):
-        corruption_transform({"type": "random", "ratio": 0.5, "frames": 3})
+        corruption_transform({"type": "random", "ratio": 0.5, "frames": 3}, AXES)
 
 
 def test_eval_corruption_in_a_recipe(toy_recipe):
