@@ -94,9 +94,10 @@ def test_stats_prints_class_counts_and_modalities(synth_recipe, capsys):
     assert main(["data", "stats", synth_recipe, "data.dataset.args.protocol=xview"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split() == ["class", "train", "test"]
-    assert lines[1].split() == ["0", "drink", "water", "4", "2"]  # xview: 2 cameras train, 1 tests; 2 subjects
-    assert lines[5].split() == ["total", "16", "8"]
-    assert "  train: skeleton 16/16, rgb 16/16, depth 16/16, pointcloud 16/16" in lines
+    # xview: camera 2 trains (camera 3 validates), camera 1 tests; 2 subjects
+    assert lines[1].split() == ["0", "drink", "water", "2", "2"]
+    assert lines[5].split() == ["total", "8", "8"]
+    assert "  train: skeleton 8/8, rgb 8/8, depth 8/8, pointcloud 8/8" in lines
 
 
 def test_stats_counts_a_dataset_by_loading_it(flaky_recipe, capsys):
