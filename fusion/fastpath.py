@@ -138,5 +138,34 @@ def fuse_for_inference(model: nn.Module) -> nn.Module:
     return fused
 
 
-__all__ = ["fuse_for_inference", "fold_scale_into_rows", "use_reference", "batch_norm_group", "merged_conv", "ChannelShift", "bn_scale_shift", "fold_into_conv",
+def compile_encoders(model: nn.Module, report=print) -> list[str]:
+    """``train.compile: true``: compile each encoder of a :class:`fusion.model.FusionModel` in place
+    (``nn.Module.compile``, so ``state_dict`` keys and checkpoints do not change); the first forward of each
+    compiles it, and ``report`` gets one line with the seconds that took. Returns the compiled names."""
+    encoders = getattr(model, "encoders", None)
+    targets = dict(encoders.items()) if encoders is not None else {type(model).__name__: model}
+    for name, encoder in targets.items():
+        encoder.compile()
+        _report_first_call(encoder, f"train.compile: {name} compiled (first forward) in {{:.1f}} s", report)
+    return list(targets)
+
+
+def _report_first_call(module: nn.Module, message: str, report) -> None:
+    import time
+
+    state: dict = {}
+
+    def before(mod, args):
+        state["start"] = time.perf_counter()
+
+    def after(mod, args, output):
+        report(message.format(time.perf_counter() - state["start"]))
+        pre.remove()
+        post.remove()
+
+    pre = module.register_forward_pre_hook(before)
+    post = module.register_forward_hook(after)
+
+
+__all__ = ["compile_encoders", "fuse_for_inference", "fold_scale_into_rows", "use_reference", "batch_norm_group", "merged_conv", "ChannelShift", "bn_scale_shift", "fold_into_conv",
            "is_norm"]

@@ -63,6 +63,7 @@ DEFAULTS: dict[str, Any] = {
         "find_unused_parameters": False,
         "drop_last": False,
         "threads": None,
+        "compile": False,
         "log_with": ["tensorboard"],
     },
     "eval": {"batch_size": 64, "split": None, "drop": [], "checkpoint": "best", "corruption": None, "clips": 1,
@@ -130,6 +131,7 @@ SCHEMA: dict[str, Any] = {
         "find_unused_parameters": bool,
         "drop_last": bool,
         "threads": (int, type(None)),
+        "compile": bool,
         "log_with": list,
     },
     "eval": {

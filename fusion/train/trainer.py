@@ -92,6 +92,10 @@ class Trainer:
         self.bn_batches = batches_of(self.recipe["eval"].get("precise_bn", {"batches": 50}))
         set_seed(train_cfg["seed"])
         built = self.built = build_all(self.recipe)
+        if train_cfg.get("compile"):  # in place: checkpoints keep their keys (fusion.fastpath.compile_encoders)
+            from fusion.fastpath import compile_encoders
+
+            compile_encoders(built.module.model, acc.print)
         check_eval_conditions(self.recipe, built.train_set.modalities, time_axes(built.registry))
         require_samples(built.train_set, "training", self.recipe["data"]["train_split"])
         require_samples(built.test_set, "test", self.recipe["eval"]["split"] or self.recipe["data"]["test_split"])
