@@ -12,6 +12,7 @@ import os
 
 import numpy as np
 
+from fusion.errors import DataError
 from fusion_plugins.synthact.cache import ArrayCache, cache_root
 from fusion_plugins.synthact.config import SynthActConfig
 from fusion_plugins.synthact.samples import SampleIndex, build_index
@@ -51,4 +52,8 @@ def load_arrays(
 
         render_to_cache(cfg, index, scene, cache, tuple(missing), chunk=CHUNK)
     arrays.update({m: cache.load(m) for m in wanted})
+    for name, array in {**{n: getattr(scene, n) for n in Scene.names()}, **arrays}.items():
+        if array.ndim == 0 or array.shape[0] != len(index):  # a cache file of another run or cut short
+            raise DataError(f"synthact cache file {cache.path(name)} holds {array.shape[0] if array.ndim else 0} "
+                            f"samples, expected {len(index)}; delete the folder {cache.folder} to regenerate it")
     return index, scene, {m: arrays[m] for m in modalities}
