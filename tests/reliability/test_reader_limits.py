@@ -546,3 +546,19 @@ def test_skip_counts_every_bad_sample_and_trains_on_the_rest(tmp_path, capsys):
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["skipped_per_epoch"] == [5, 5], summary
     assert "Traceback" not in err
+
+
+def test_synthact_cache_files_of_another_size_or_a_pipe(tmp_path):
+    from fusion_plugins.synthact.config import SynthActConfig
+    from fusion_plugins.synthact.generate import load_arrays
+
+    cfg = SynthActConfig(subjects=2, classes=2, frames=4, size=16, repetitions=1)
+    load_arrays(cfg, ("skeleton",), tmp_path)
+    skeleton = next(tmp_path.glob("*/skeleton.npy"))
+    np.save(skeleton, np.zeros((3, 1, 4, 25, 3), np.float32))
+    with within(), pytest.raises(DataError, match=rf"{skeleton}.*holds 3 samples, expected 12"):
+        load_arrays(cfg, ("skeleton",), tmp_path)
+    skeleton.unlink()
+    os.mkfifo(skeleton)
+    with within(), pytest.raises(DataError, match=rf"{skeleton}.*named pipe"):
+        load_arrays(cfg, ("skeleton",), tmp_path)
