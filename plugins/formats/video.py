@@ -31,6 +31,7 @@ from typing import Protocol
 
 import numpy as np
 
+from fusion.data.limits import regular_file
 from fusion.errors import DataError, RecipeError
 
 BACKENDS = ("auto", "torchcodec", "pyav", "decord")
@@ -264,8 +265,7 @@ READERS = {"torchcodec": TorchCodecVideo, "pyav": PyAVVideo, "decord": DecordVid
 def open_video(path: str | Path, backend: str = "auto") -> VideoReader:
     """Open ``path`` with the chosen backend; a missing, empty, truncated or corrupt file is a DataError."""
     path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: video file not found")
+    regular_file(path, "video file")  # missing: "video file not found"; a named pipe is refused, never opened
     if path.stat().st_size == 0:
         raise DataError(f"{path}: the video file is empty (0 bytes)")
     return READERS[resolve_backend(backend)](path)

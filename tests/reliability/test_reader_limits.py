@@ -75,6 +75,14 @@ def ntu_skeleton(root: Path, text: str | None = None):
                                  num_classes=60)[0]
 
 
+def ntu_video(root: Path):
+    from fusion_plugins.formats.ntu_dataset import NtuRgbd
+
+    (root / "rgb").mkdir(parents=True, exist_ok=True)
+    return root / "rgb" / f"{NTU}_rgb.avi", lambda: NtuRgbd("all", benchmark=None, rgb_dir=str(root / "rgb"),
+                                                             missing="none", num_classes=60, backend="pyav")[0]
+
+
 def ntu_depth(root: Path, depth: np.ndarray | None = None):
     from fusion_plugins.formats.ntu_dataset import NtuRgbd
 
@@ -184,6 +192,7 @@ def expect_error(read, path: Path, pattern: str = "", kind=FusionError) -> str:
 PIPES = {
     "NTU .skeleton": lambda root: ntu_skeleton(root),
     "NTU depth PNG": lambda root: ntu_depth(root, None),
+    "NTU RGB video": ntu_video,
     "PySKL pickle": lambda root: pyskl(root),
     "st-gcn label pickle": lambda root: stgcn(root),
     "CTR-GCN npz": lambda root: ctrgcn(root),
