@@ -43,7 +43,7 @@ def frames_of(registry, source: str, predictor: Predictor) -> Iterator[tuple[dic
         yield from _av_frames(f"/dev/video{source}", "v4l2")
         return
     spec = input_format_for(registry, source)
-    if spec.name == "video":
+    if "rgb" in spec.modalities:  # a video: decoded frame by frame, as a camera delivers them
         yield from _av_frames(source, None)
         return
     [sample] = read_inputs(registry, [source], None, predictor.max_bodies, predictor.points)[:1]
@@ -100,7 +100,7 @@ def stream(predictor: Predictor, source: str, window: int, stride: int, smooth: 
     ``keep``: a list that receives the first :data:`OVERLAY_FRAMES` frames (downscaled) for an overlay.
     """
     registry = predictor.registry
-    is_video = source.isdigit() or input_format_for(registry, source).name == "video"
+    is_video = source.isdigit() or "rgb" in input_format_for(registry, source).modalities
     estimator = None
     if is_video and any(m in predictor.modalities for m in POSE_MODALITIES):
         estimator = pose_estimator(registry, estimator_name, predictor.pose_layout(), predictor.max_bodies, pose_model)
