@@ -31,7 +31,7 @@ from typing import Protocol
 
 import numpy as np
 
-from fusion.data.limits import regular_file
+from fusion.data.limits import check_elements, regular_file
 from fusion.errors import DataError, RecipeError
 
 BACKENDS = ("auto", "torchcodec", "pyav", "decord")
@@ -77,6 +77,12 @@ def check_same_length(video: Path, frames: int, other: Path, other_frames: int) 
                         "expected the same take's recordings to agree (truncated video?)")
 
 
+def check_frame_size(path: Path, width: int, height: int, count: int) -> None:
+    """``count`` RGB frames of the size the stream declares (x2: the decoder's own copy) within the sample budget."""
+    check_elements(2 * count * int(width or 0) * int(height or 0) * 3, 1, path,
+                   f"{count} decoded frame(s) of {width}x{height}")
+
+
 def _checked(video, indices: np.ndarray) -> np.ndarray:
     indices = np.asarray(indices, dtype=np.int64).reshape(-1)
     if indices.size == 0:
@@ -109,6 +115,7 @@ def pyav_counts(path: Path) -> tuple[int, int | None, float | None, float | None
             if not container.streams.video:
                 raise DataError(f"{path}: the file has no video stream")
             stream = container.streams.video[0]
+            check_frame_size(path, stream.width, stream.height, 1)  # before the first frame is decoded
             frames = sum(1 for packet in container.demux(stream) if packet.size > 0)
             duration = float(stream.duration * stream.time_base) if stream.duration and stream.time_base else None
             fps = float(stream.average_rate) if stream.average_rate else None
@@ -131,10 +138,13 @@ def sequential_read(path: Path, indices: np.ndarray, num_frames: int) -> np.ndar
         with av.open(str(path)) as container:
             for frame in container.decode(video=0):
                 if decoded in wanted:
+                    check_frame_size(path, frame.width, frame.height, len(unique))
                     frames[decoded] = frame.to_ndarray(format="rgb24")
                 decoded += 1
                 if decoded > last:
                     break
+    except DataError:
+        raise
     except Exception as exc:
         raise DataError(f"{path}: decoding failed with PyAV after {decoded} frame(s): {_first_line(exc)}") from None
     if decoded <= last:
@@ -169,6 +179,8 @@ class TorchCodecVideo:
         if self.sequential:
             return sequential_read(self.path, indices, self.num_frames)
         unique = np.unique(indices)
+        meta = self._decoder.metadata
+        check_frame_size(self.path, meta.width or 0, meta.height or 0, len(unique))
         try:
             batch = self._decoder.get_frames_at(unique.tolist())
         except Exception as exc:

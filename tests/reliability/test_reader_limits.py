@@ -278,6 +278,16 @@ def test_budget_is_configurable(tmp_path, monkeypatch):
         read()
 
 
+def test_video_frame_size_is_checked_before_decoding(tmp_path, monkeypatch):
+    from format_writers import ramp_video, write_video
+
+    path, read = ntu_video(tmp_path)
+    write_video(path, ramp_video(4, 48, 64))
+    assert read()["rgb"].shape == (4, 48, 64, 3)
+    monkeypatch.setenv("FUSION_MAX_SAMPLE_MB", "0.01")
+    expect_error(read, path, r"decoded frame\(s\) of 64x48 would take .* above the sample budget")
+
+
 # ------------------------------------------------------------------------------------------------ labels
 
 WRONG_LABELS = {"bool": True, "float": 2.0, "string": "2", "None": None, "negative": -1, "huge": 10**12,
