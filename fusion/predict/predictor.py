@@ -68,8 +68,15 @@ def _class_names(run_dir: Path, recipe: dict, registry) -> list[str]:
             names = None
         if names:
             return [str(n) for n in names]
-    base = build_base_dataset(recipe, registry, recipe["data"]["train_split"])
-    count = recipe["model"]["num_classes"] or getattr(base, "num_classes", None)
+    count = recipe["model"]["num_classes"]
+    try:  # an unfinished run: ask the dataset (it may not be on this machine)
+        base = build_base_dataset(recipe, registry, recipe["data"]["train_split"])
+    except FusionError as exc:
+        if count is None:
+            raise FusionError(f"{run_dir}: no summary.json (an unfinished run?) and its dataset cannot be read to "
+                              f"count the classes ({exc})") from None
+        return [str(i) for i in range(int(count))]
+    count = count or getattr(base, "num_classes", None)
     names = getattr(base, "class_names", None)
     if not names and count is None:
         raise FusionError(f"{run_dir}: no summary.json and the dataset gives no class names; set model.num_classes")

@@ -194,3 +194,19 @@ def test_multi_clip_recipe_averages_the_same_clips_as_eval(ntu_run, tmp_path, ca
     np.testing.assert_allclose(got, scores, atol=1e-5)
     one = np.array([r["probabilities"] for r in _predict(run, inputs, tmp_path / "one", "--clips", "1")["predictions"]])
     assert not np.allclose(one, got, atol=1e-6)  # the clips differ: averaging them is not a no-op
+
+
+def test_class_names_without_summary_or_dataset(ntu_run, tmp_path, capsys):
+    """A copied run without summary.json whose dataset is elsewhere still predicts, with numbered classes."""
+    import shutil
+
+    run, folder = ntu_run
+    copy = tmp_path / "copy"
+    shutil.copytree(run, copy)
+    (copy / "summary.json").unlink()
+    recipe = yaml.safe_load((copy / "recipe.yaml").read_text())
+    recipe["data"]["dataset"]["args"]["skeleton_dir"] = str(tmp_path / "not-here")
+    recipe["model"]["num_classes"] = 2
+    (copy / "recipe.yaml").write_text(yaml.safe_dump(recipe))
+    rows = _predict(copy, [folder / f"{NAMES[4]}.skeleton"], tmp_path / "out")["predictions"]
+    assert [t["class"] for t in rows[0]["top"]] in (["0", "1"], ["1", "0"])
