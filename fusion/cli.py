@@ -7,7 +7,9 @@ message with exit status 2, never as a traceback.
 from __future__ import annotations
 
 import argparse
+import errno
 import json
+import math
 import os
 import signal
 import sys
@@ -23,6 +25,33 @@ def _kind(value: str) -> str:
     if value not in KINDS:
         raise argparse.ArgumentTypeError(f"unknown kind {value!r}; choose from {', '.join(KINDS)}")
     return value
+
+
+def _count(low: int):
+    """An argparse type: an integer >= ``low``."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {low}, got {value}")
+        return value
+    return parse
+
+
+def _number(low: float, high: float | None = None):
+    """An argparse type: a finite number in [low, high]."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if not math.isfinite(value) or value < low or (high is not None and value > high):
+            bounds = f"in [{low}, {high}]" if high is not None else f">= {low}"
+            raise argparse.ArgumentTypeError(f"expected a finite number {bounds}, got {text}")
+        return value
+    return parse
 
 
 def cmd_list(args) -> int:
@@ -182,7 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue from the run directory's last checkpoint")
     p.add_argument("--overwrite", action="store_true",
                    help="--out holds a run: move it aside to OUT.old-TIME and start again")
-    p.add_argument("--processes", type=int, default=0, help="data-parallel processes (relaunches via torchrun)")
+    p.add_argument("--processes", type=_count(0), default=0, help="data-parallel processes (relaunches via torchrun)")
     p.add_argument("--threads", type=int, help="CPU threads per process (= train.threads; default: cores / processes, "
                    "fewer when the machine is busy, or OMP_NUM_THREADS)")
     p.set_defaults(func=cmd_train)
@@ -198,22 +227,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--init", choices=["checkpoint", "random"], default="checkpoint",
                    help="random: the same architecture untrained (the baseline)")
     p.add_argument("--modality", help="encoder to evaluate (default: the first)")
-    p.add_argument("--epochs", type=int, help="linear/finetune/semi epochs (default 100)")
-    p.add_argument("--lr", type=float, help="linear 0.1, finetune 5e-4 by default")
-    p.add_argument("--weight-decay", type=float, help="linear 0, finetune 0.05 by default")
-    p.add_argument("--batch-size", type=int, default=128, help="linear probe batch")
+    p.add_argument("--epochs", type=_count(1), help="linear/finetune/semi epochs (default 100)")
+    p.add_argument("--lr", type=_number(0), help="linear 0.1, finetune 5e-4 by default")
+    p.add_argument("--weight-decay", type=_number(0), help="linear 0, finetune 0.05 by default")
+    p.add_argument("--batch-size", type=_count(1), default=128, help="linear probe batch")
     p.add_argument("--head", choices=["bn_linear", "linear"], default="bn_linear", help="linear probe head")
-    p.add_argument("--k", type=int, default=1, help="kNN neighbours (1: 1-NN)")
-    p.add_argument("--temperature", type=float, default=0.0, help="kNN weight exp(sim/T); 0: plain votes")
+    p.add_argument("--k", type=_count(1), default=1, help="kNN neighbours (1: 1-NN)")
+    p.add_argument("--temperature", type=_number(0), default=0.0, help="kNN weight exp(sim/T); 0: plain votes")
     p.add_argument("--fraction", type=float, default=0.01, help="semi: labelled fraction (0.01, 0.1)")
     p.add_argument("--balanced", action="store_true", help="semi: class-balanced subset (default random)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0], help="semi: subset seeds (mean reported)")
     p.add_argument("--mode", choices=["finetune", "linear"], default="finetune", help="semi: what trains")
-    p.add_argument("--layer-decay", type=float, default=0.8, help="finetune: layer-wise lr decay")
-    p.add_argument("--label-smoothing", type=float, default=0.1, help="finetune: label smoothing")
-    p.add_argument("--warmup-epochs", type=float, default=5.0, help="finetune: warm-up epochs")
-    p.add_argument("--shots", type=int, default=1, help="fewshot: labelled samples per class")
-    p.add_argument("--episodes", type=int, default=20, help="fewshot: episodes averaged")
+    p.add_argument("--layer-decay", type=_number(0, 1), default=0.8, help="finetune: layer-wise lr decay")
+    p.add_argument("--label-smoothing", type=_number(0, 1), default=0.1, help="finetune: label smoothing")
+    p.add_argument("--warmup-epochs", type=_number(0), default=5.0, help="finetune: warm-up epochs")
+    p.add_argument("--shots", type=_count(1), default=1, help="fewshot: labelled samples per class")
+    p.add_argument("--episodes", type=_count(1), default=20, help="fewshot: episodes averaged")
     p.add_argument("--classes", type=int, nargs="+", help="fewshot: held-out class ids (default: second half)")
     p.add_argument("--no-feature-cache", action="store_true",
                    help="linear/knn/fewshot: extract frozen features again; neither read nor write RUN_DIR/feature-cache")
@@ -302,6 +331,15 @@ def main(argv: list[str] | None = None) -> int:
     except FusionError as exc:
         print(f"fusion {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # a full disk, a quota, a read-only or forbidden path: the user's to fix, not a bug
+        if exc.errno not in _USER_ERRNOS:
+            raise
+        where = f" {exc.filename}" if exc.filename else ""
+        print(f"fusion {args.command}: error: cannot write or read{where}: {exc.strerror}", file=sys.stderr)
+        return 2
+
+
+_USER_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM}
 
 
 if __name__ == "__main__":

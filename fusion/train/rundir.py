@@ -135,7 +135,8 @@ def _say_write_failed(path: Path, exc: BaseException) -> TrainingError:
     reason = {errno.ENOSPC: "the disk is full", errno.EFBIG: "the file-size limit was reached",
               errno.EDQUOT: "the disk quota is exceeded", errno.EROFS: "the file system is read-only",
               errno.EACCES: "permission denied"}.get(code, getattr(exc, "strerror", None) or str(exc).splitlines()[0])
-    return TrainingError(f"could not write {path}: {reason}; the previous version of the file is intact")
+    kept = "; the previous version of the file is intact" if path.exists() else ""
+    return TrainingError(f"could not write {path}: {reason}{kept}")
 
 
 def fsync_dir(path: Path) -> None:
@@ -151,9 +152,12 @@ def fsync_dir(path: Path) -> None:
 def atomic_path(path: Path) -> Iterator[Path]:
     """A temporary path next to ``path`` to write to; on success it is fsynced and replaces ``path``."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + path.suffix, dir=path.parent)
+    try:
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + path.suffix, dir=path.parent)
+    except OSError as exc:  # a read-only run directory, a full disk
+        raise _say_write_failed(path, exc) from None
     os.close(fd)
-    tmp = Path(tmp)
+    tmp = Path(name)
     try:
         yield tmp
         with open(tmp, "rb+") as f:

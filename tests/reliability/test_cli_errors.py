@@ -32,7 +32,7 @@ GOOD = {
 def one_error(capsys, code: int) -> str:
     err = capsys.readouterr().err
     assert code == 2, err
-    lines = err.strip().splitlines()
+    lines = [line for line in err.strip().splitlines() if not line.startswith("warning: ")]
     assert "Traceback" not in err and len(lines) == 1 and lines[0].startswith("fusion "), err
     return lines[0]
 
@@ -231,3 +231,43 @@ def test_installed_plugin_modules_need_no_flag(run, tmp_path, monkeypatch):
     monkeypatch.setenv("FUSION_STATE_DIR", str(tmp_path / "nobody"))
     assert foreign_plugins(["fusion.builtin", "fusion_plugins.skeleton.plugin", "toy_plugin"]) == ["toy_plugin"]
     check_plugins(run, ["fusion_plugins.skeleton.plugin"])  # no error
+
+
+# ------------------------------------------------------------------ command-line numbers and the disk
+
+@pytest.mark.parametrize("argv", [["--k", "0"], ["--batch-size", "-4"], ["--epochs", "0"], ["--lr", "nan"],
+                                  ["--lr", "-1"], ["--temperature", "-0.1"], ["--layer-decay", "2"],
+                                  ["--label-smoothing", "inf"], ["--shots", "0"], ["--episodes", "x"]])
+def test_protocol_options_out_of_range(argv, tmp_path, capsys):
+    with pytest.raises(SystemExit) as done:
+        main(["eval", str(tmp_path), "--protocol", "knn", *argv])
+    err = capsys.readouterr().err
+    assert done.value.code == 2 and "Traceback" not in err and f"argument {argv[0]}: expected" in err
+
+
+def test_train_processes_negative(tmp_path, capsys):
+    with pytest.raises(SystemExit) as done:
+        main(["train", str(tmp_path / "r.yaml"), "--processes", "-2"])
+    assert done.value.code == 2 and "argument --processes: expected an integer >= 0" in capsys.readouterr().err
+
+
+def test_eval_into_a_run_on_a_full_disk_is_one_sentence(run, capsys, monkeypatch):
+    import tempfile
+
+    def full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(tempfile, "mkstemp", full)
+    line = one_error(capsys, main(["eval", str(run), "--checkpoint", "best", "--trust-plugins"]))
+    assert "could not write" in line and "eval-" in line and "the disk is full" in line
+
+
+def test_a_full_disk_anywhere_in_a_command_is_one_sentence(tmp_path, capsys, monkeypatch):
+    import fusion.cli
+
+    def full(args):
+        raise OSError(28, "No space left on device", str(tmp_path / "metrics.jsonl"))
+
+    monkeypatch.setattr(fusion.cli, "cmd_plugin_new", full)
+    line = one_error(capsys, main(["plugin", "new", "x", "--dir", str(tmp_path)]))
+    assert "metrics.jsonl: No space left on device" in line

@@ -141,6 +141,7 @@ def test_two_trainings_racing_on_one_out(toy_recipe, tmp_path):
     assert [m["epoch"] for m in metrics if m["event"] == "epoch"] == [1, 2]  # one writer only
 
 
+@pytest.mark.slow  # four fusion processes; the lock itself is tested in-process above
 def test_a_running_training_names_its_pid_to_a_second_one(toy_recipe, tmp_path):
     toy_recipe["data"]["dataset"]["args"].update(size=64, delay=0.02)
     toy_recipe["train"].update(epochs=20, batch_size=8)
@@ -314,6 +315,7 @@ def _limit_file_size(limit):
     return apply
 
 
+@pytest.mark.slow  # three fusion processes; test_disk_full_while_saving... covers it in-process
 def test_file_size_limit_while_saving_is_one_sentence(toy_recipe, tmp_path):
     toy_recipe["model"]["encoders"]["skeleton"]["args"]["dim"] = 96  # model.safetensors ~ 45 KB
     toy_recipe["train"]["epochs"] = 1
