@@ -39,11 +39,6 @@ class ConversionReport:
         return out
 
 
-def target_shapes(module: nn.Module) -> dict[str, tuple[int, ...]]:
-    """Every tensor name of ``module``'s state dict with its shape (what a format maps onto)."""
-    return {name: tuple(value.shape) for name, value in module.state_dict().items()}
-
-
 def convert_into(module: nn.Module, format_name: str, source: str | Path,
                  registry: Registry) -> tuple[dict[str, torch.Tensor], ConversionReport]:
     """Official checkpoint ``source`` read by format ``format_name`` as tensors named like ``module``'s.

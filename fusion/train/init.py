@@ -64,6 +64,12 @@ def check_init(init: object, registry: Registry | None = None) -> None:
         if not isinstance(spec.get("checkpoint"), str):
             raise RecipeError(f"{key}.checkpoint: expected a path (run directory, checkpoint directory, .safetensors "
                               f"file or, with format, an official checkpoint), got {spec.get('checkpoint')!r}")
+        for sub, types, what in (("keys", (str, list), "a prefix or a list of prefixes"),
+                                 ("exclude", list, "a list of prefixes"), ("rename", dict, "a mapping old. -> new.")):
+            if spec.get(sub) is not None and not isinstance(spec[sub], types):
+                raise RecipeError(f"{key}.{sub}: expected {what}, got {type(spec[sub]).__name__} {spec[sub]!r}")
+        if spec.get("which", "best") not in ("best", "last"):
+            raise RecipeError(f"{key}.which: {spec['which']!r}; allowed values: best, last")
         name = spec.get("format")
         if name is not None:
             if not isinstance(name, str):

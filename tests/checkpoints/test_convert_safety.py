@@ -139,6 +139,8 @@ def test_model_init_format_converts_in_memory_like_fusion_convert(tmp_path):
     ("{checkpoint: x.pt, formats: ctrgcn}", r"model\.init: unknown key 'formats'"),
     ("{checkpoint: x.pt, format: ctrgcn, which: best}", r"model\.init\.which"),
     ("{format: ctrgcn}", r"model\.init\.checkpoint: expected a path"),
+    ("{checkpoint: runs/x, which: first}", r"model\.init\.which: 'first'"),
+    ("[{checkpoint: runs/x, exclude: model.head.}]", r"model\.init\[0\]\.exclude: expected a list"),
 ])
 def test_model_init_is_validated_at_recipe_load(init, message):
     with pytest.raises(FusionError, match=message):
