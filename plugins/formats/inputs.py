@@ -8,6 +8,7 @@ frames), ``max_bodies`` its persons, ``points`` its points per frame.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -154,13 +155,33 @@ def read_points(path: str, frames: int | None = None, max_bodies: int = 2, point
 
 def read_video(path: str, frames: int | None = None, max_bodies: int = 2, points: int = 2048) -> list[dict]:
     """A video file: ``rgb`` (T, H, W, 3) uint8 at ``frames`` uniformly spaced frames (None: every frame)."""
-    video = open_video(path)
-    indices = sample_indices(video.num_frames, frames)
-    rgb = video.read(indices)
+    try:
+        video = open_video(path)
+        indices = sample_indices(video.num_frames, frames)
+        rgb = video.read(indices)
+    except DataError as exc:  # the dataset reader's frame-count checks; a phone's variable-rate video fails them
+        if "truncated or damaged" not in str(exc):
+            raise
+        print(f"warning: {exc}; reading the frames that decode", file=sys.stderr)
+        rgb, indices = _decode_all(path, frames)
     stem = Path(path).stem
     sample_id = stem[:-4] if stem.endswith("_rgb") else stem  # NTU names: S001C001P001R001A001_rgb.avi
-    return [{"rgb": rgb, "label": -1, "meta": _meta(Path(path), sample_id, "video", frames=indices,
-                                                     fps=float(getattr(video, "fps", 0.0) or 0.0))}]
+    return [{"rgb": rgb, "label": -1, "meta": _meta(Path(path), sample_id, "video", frames=indices)}]
+
+
+def _decode_all(path: str, frames: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """Every decodable frame with PyAV (a user's file, not a dataset's: no count checks), then ``frames`` of them."""
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            decoded = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    except Exception as exc:
+        raise DataError(f"{path}: cannot decode the video with PyAV ({str(exc).splitlines()[0]})") from None
+    if not decoded:
+        raise DataError(f"{path}: no frame decodes")
+    indices = sample_indices(len(decoded), frames)
+    return np.stack([decoded[i] for i in indices]), indices
 
 
 def has_suffix(*suffixes: str):
