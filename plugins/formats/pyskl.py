@@ -55,6 +55,10 @@ def _entry_problems(entry, position: int, num_classes: int | None) -> list[str]:
     problems = [f"{where} has no {key!r} key" for key in ("label", "keypoint") if key not in entry]
     if "frame_dir" not in entry and "filename" not in entry:
         problems.append(f"{where} has no 'frame_dir' (or 'filename') key")
+    elif not isinstance(entry.get("frame_dir", entry.get("filename")), str) or not entry.get("frame_dir",
+                                                                                             entry.get("filename")):
+        name = entry.get("frame_dir", entry.get("filename"))
+        problems.append(f"{where}: 'frame_dir' is {short(name)} ({type(name).__name__}), expected the sample's name")
     if "raw_file" in entry and "keypoint" not in entry:
         problems.append(f"{where} refers to a keypoint file (raw_file); that Kinetics-style variant is not supported")
     if problems:

@@ -111,8 +111,8 @@ class StgcnArrays(FormatDataset):
         if not isinstance(labels_obj, (tuple, list)) or len(labels_obj) != 2:
             raise DataError(f"{label_file}: expected (sample_names, labels), got {type(labels_obj).__name__}")
         names, labels = labels_obj[0], label_array(labels_obj[1], str(label_file))
-        if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) for n in names):
-            raise DataError(f"{label_file}: sample names should be a list of strings, got {short(names)}")
+        if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) and Path(n).stem for n in names):
+            raise DataError(f"{label_file}: sample names should be a list of non-empty strings, got {short(names)}")
         if not len(names) == len(labels) == self.data.shape[0]:
             raise DataError(f"{label_file}: {len(names)} names and {len(labels)} labels for {self.data.shape[0]} "
                             f"samples in {self.data_path}")

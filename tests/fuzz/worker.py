@@ -87,6 +87,9 @@ def check_sample(sample: dict, classes: int) -> str | None:
     label = sample.get("label")
     if isinstance(label, bool) or not isinstance(label, (int, np.integer)) or not 0 <= label < classes:
         return f"label {label!r} outside 0..{classes - 1}"
+    sample_id = (sample.get("meta") or {}).get("id")
+    if not isinstance(sample_id, str) or not sample_id or sample_id.startswith("#"):
+        return f"sample id {sample_id!r} is not a name from the file"
     for key, value in sample.items():
         if not isinstance(value, np.ndarray):
             continue
