@@ -13,6 +13,8 @@ from fusion.errors import RecipeError
 
 #: dotted key -> (lowest, highest, lowest allowed itself, highest allowed itself); None: unbounded.
 RANGES: dict[str, tuple[float | None, float | None, bool, bool]] = {
+    "model.num_classes": (1, None, True, True),
+    "train.seed": (0, 2**32 - 1, True, True),  # what numpy and torch accept as a seed
     "train.epochs": (1, None, True, True),
     "train.batch_size": (1, None, True, True),
     "train.accumulate": (1, None, True, True),

@@ -82,6 +82,8 @@ BAD_VALUES = [
     ("train.schedule.min_lr", math.nan), ("train.epochs", 0), ("train.accumulate", 0), ("train.eval_every", 0),
     ("train.log_every", 0), ("train.clip_grad", 0), ("train.clip_grad", -1.0), ("train.max_steps", -1),
     ("train.checkpoint_every_steps", -5), ("data.modality_dropout", 1.0), ("data.modality_dropout", -0.1),
+    ("model.num_classes", 0), ("train.seed", -1), ("train.seed", 2**40), ("train.schedule.factor", 1.5),
+    ("train.schedule.patience", -1),
 ]
 
 
