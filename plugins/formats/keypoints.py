@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fusion.data.limits import check_elements, read_limited, read_limited_text
+from fusion.data.limits import check_classes, check_elements, read_limited_text, regular_file
 from fusion.errors import DataError, RecipeError
 from fusion_plugins.formats.common import (
     FormatDataset,
@@ -68,17 +68,18 @@ def _read_npy(path: Path) -> np.ndarray:
             raise DataError(f"{path}: not a readable .npy array ({type(exc).__name__})") from None
         check_elements(array.size, 4, path, f"keypoints of shape {tuple(array.shape)}")
         return np.asarray(array)
+    from fusion_plugins.formats.stgcn import npz_arrays  # headers and inflation checked before loading
+
+    regular_file(path, "keypoint file")
     try:
-        with np.load(io.BytesIO(read_limited(path, what="keypoint file")), allow_pickle=False) as npz:
-            names = list(npz.files)
-            name = "keypoints" if "keypoints" in names else names[0] if len(names) == 1 else None
-            if name is None:
-                raise DataError(f"{path}: no array named 'keypoints' among {', '.join(names) or 'none'}")
-            return npz[name]
-    except DataError:
-        raise
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as exc:
+        with zipfile.ZipFile(path) as archive:
+            names = [n[:-4] for n in archive.namelist() if n.endswith(".npy")]
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         raise DataError(f"{path}: not a readable .npz ({type(exc).__name__})") from None
+    name = "keypoints" if "keypoints" in names else names[0] if len(names) == 1 else None
+    if name is None:
+        raise DataError(f"{path}: no array named 'keypoints' among {', '.join(names) or 'none'}")
+    return npz_arrays(path, (name,))[0]
 
 
 def _read_csv(path: Path, joints: tuple[str, ...] | None) -> np.ndarray:
@@ -182,6 +183,10 @@ class KeypointFolder(FormatDataset):
         table = list(csv.DictReader(io.StringIO(read_limited_text(labels_path, "labels CSV"))))
         if not table or not {"sample", "label"} <= set(table[0]):
             raise DataError(f"{labels_path}: expected a header sample,label[,split][,subject] and one row per sample")
+        for line, row in enumerate(table, start=2):  # a short or long row gives None values / a None key
+            if None in row or any(not isinstance(value, str) or not value.strip() for value in row.values()):
+                raise DataError(f"{labels_path}:{line}: expected one value per header column "
+                                f"({','.join(k for k in row if k is not None)}), got {row.get(None) or list(row.values())}")
         names = self._class_names(table, class_names, labels_path)
         column = "split" if "split" in table[0] else "subject" if "subject" in table[0] else "sample"
         parts = {r[column]: r[column] for r in table} if column == "split" else _held_out([r[column] for r in table], seed)
@@ -205,7 +210,9 @@ class KeypointFolder(FormatDataset):
             return [str(n) for n in given]
         labels = [r["label"] for r in table]
         if all(label.strip().lstrip("-").isdigit() for label in labels):
-            return [str(i) for i in range(max(int(v) for v in labels) + 1)]
+            top = max(int(v) for v in labels) + 1
+            check_classes(top, where)  # "99999999999" would size a list of class names
+            return [str(i) for i in range(top)]
         return sorted(set(labels))
 
     @staticmethod

@@ -43,7 +43,7 @@ def _load_npy(path: Path) -> np.ndarray:
         raise DataError(f"{path}: not a readable .npy array ({type(exc).__name__}: {str(exc)[:200]})") from None
 
 
-def _npz_arrays(path: Path, names: tuple[str, ...]) -> list[np.ndarray]:
+def npz_arrays(path: Path, names: tuple[str, ...]) -> list[np.ndarray]:
     """The named arrays of ``.npz`` ``path``, each header checked before its data is read.
 
     An ``.npz`` is a zip: a 1 MB file can hold a deflated gigabyte, and numpy allocates the shape an
@@ -57,7 +57,7 @@ def _npz_arrays(path: Path, names: tuple[str, ...]) -> list[np.ndarray]:
             for name in names:
                 info = members.get(f"{name}.npy")
                 if info is None:
-                    raise DataError(f"{path}: missing array {name!r} (expected x_train, y_train, x_test, y_test)")
+                    raise DataError(f"{path}: missing array {name!r} (it holds {', '.join(sorted(members)) or 'none'})")
                 if info.file_size > max(max_sample_bytes(), 16 * info.compress_size):
                     raise DataError(f"{path}: array {name!r} inflates {info.compress_size} bytes to {info.file_size}, "
                                     f"more than 16 times (a zip bomb?)")
@@ -159,7 +159,7 @@ class CtrgcnNpz(FormatDataset):
         self.path = require_file(path, "path")
         num_joints, persons, channels = (check_count(k, v) for k, v in (
             ("num_joints", num_joints), ("persons", persons), ("channels", channels)))
-        x, y = _npz_arrays(self.path, (f"x_{part}", f"y_{part}"))
+        x, y = npz_arrays(self.path, (f"x_{part}", f"y_{part}"))
         width = persons * num_joints * channels
         if x.ndim != 3 or x.shape[2] != width or x.shape[1] == 0 or x.dtype.kind not in "fiu":
             raise DataError(f"{self.path}: x_{part} should be (N, T, {persons}*{num_joints}*{channels} = {width}), "

@@ -189,6 +189,28 @@ def read_pkummd(root: Path):
                        num_classes=51))
 
 
+# ------------------------------------------------------------------------------------------------ keypoint folder
+
+
+def write_keypoint_folder(root: Path) -> dict[Path, str]:
+    rng = np.random.default_rng(3)
+    np.save(root / "c1.npy", rng.normal(size=(4, 17, 2)).astype(np.float32))
+    np.savez(root / "c2.npz", keypoints=rng.normal(size=(1, 4, 17, 3)).astype(np.float32))
+    write_json(root / "c3.json", {"keypoints": rng.normal(size=(4, 17, 2)).round(3).tolist()})
+    rows = [f"{t},{j},{rng.normal():.3f},{rng.normal():.3f}" for t in range(3) for j in range(17)]
+    (root / "c4.csv").write_text("frame,joint,x,y\n" + "\n".join(rows) + "\n")
+    (root / "labels.csv").write_text("sample,label,split\nc1.npy,walk,train\nc2.npz,run,train\nc3.json,walk,train\n"
+                                     "c4.csv,run,train\n")
+    return {root / "c1.npy": "binary", root / "c2.npz": "npz", root / "c3.json": "json", root / "c4.csv": "text",
+            root / "labels.csv": "text"}
+
+
+def read_keypoint_folder(root: Path):
+    from fusion_plugins.formats.keypoints import KeypointFolder
+
+    return _all(KeypointFolder(str(root), "coco17", "train", num_frames=None))
+
+
 # ------------------------------------------------------------------------------------------------ recipes
 
 
@@ -222,6 +244,7 @@ TARGETS = {t.name: t for t in (
     Target("kinetics_json", write_kinetics, read_kinetics),
     Target("nwucla_json", write_nwucla, read_nwucla),
     Target("pku_mmd_text", write_pkummd, read_pkummd),
+    Target("keypoint_folder", write_keypoint_folder, read_keypoint_folder),
     Target("recipe_yaml", write_recipe, read_recipe),
 )}
 
