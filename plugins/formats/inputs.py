@@ -96,8 +96,8 @@ def read_stgcn_npy(path: str, frames: int | None = None, max_bodies: int = 2, po
     """Every row of an st-gcn packed ``(N, C, T, V, M)`` array as ``skeleton`` (M, T, V, C), padding kept."""
     try:
         data = np.load(path, mmap_mode="r", allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise DataError(f"{path}: not a readable .npy array ({exc})") from None
+    except Exception as exc:  # a corrupt header raises ValueError, SyntaxError, tokenize errors...
+        raise DataError(f"{path}: not a readable .npy array ({type(exc).__name__}: {str(exc)[:160]})") from None
     if data.ndim != 5 or data.shape[1] not in (2, 3):
         raise DataError(f"{path}: expected an st-gcn array (N, C=2|3, T, V, M), got shape {data.shape}")
     layout = layout_for_joints(data.shape[3])

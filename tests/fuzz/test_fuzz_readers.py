@@ -1,13 +1,13 @@
 """Fuzzed readers: mutated versions of valid files give a correct sample or a DataError naming the file.
 
-Every reader (NTU .skeleton, NTU depth PNG, PySKL pickle, st-gcn .npy + label pickle, CTR-GCN .npz,
+Every reader (NTU .skeleton, NTU depth PNG, PySKL pickle, st-gcn .npy + label pickle, CTR-GCN .npz, keypoint_folder,
 Kinetics JSON, NW-UCLA JSON, PKU-MMD text) and the recipe YAML loader get seeded mutations of valid
 seed files (:mod:`mutate`: byte flips, truncation, inserted lines, huge numbers, wrong counts,
 CRLF/BOM, values of the wrong type, decompression bombs), run by :mod:`worker` in a subprocess whose
 address space is capped at +1 GiB, with a 10 s alarm per case. Never a traceback, a hang, a memory
 blow-up, a silently wrong sample or an error that does not name the file.
 
-The default suite runs 35 cases per target (315 in all, about 15 s); ``-m slow`` runs 400 per target.
+The default suite runs 35 cases per target (350 in all, about 20 s); ``-m slow`` runs 400 per target.
 A failing case is replayed with ``python tests/fuzz/worker.py OUT SEED 1 TARGET``.
 """
 
