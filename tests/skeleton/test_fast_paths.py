@@ -139,3 +139,32 @@ def test_batch_norm_group_equals_separate_norms(momentum):
     for bn, twin in zip(norms, twins):
         assert torch.allclose(bn.running_mean, twin.running_mean) and torch.allclose(bn.running_var, twin.running_var)
         assert bn.num_batches_tracked == twin.num_batches_tracked == 2
+
+
+@pytest.mark.slow
+def test_compile_encoders_keeps_checkpoint_keys():
+    """``train.compile`` compiles in place: the state_dict (checkpoint) keys stay the model's (slow: importing
+    torch's compiler takes ~30 s on a small shared machine)."""
+    from fusion.fastpath import compile_encoders
+
+    model = nn.Module()
+    model.encoders = nn.ModuleDict({"skeleton": ctrgcn(config="small")})
+    keys = list(model.state_dict())
+    assert compile_encoders(model, report=lambda line: None) == ["skeleton"]
+    assert list(model.state_dict()) == keys
+
+
+@pytest.mark.slow
+def test_compiled_encoder_equals_eager_and_reports_compile_time():
+    """Compiles a tiny CTR-GCN on CPU (minutes on a small shared machine, hence slow)."""
+    from fusion.fastpath import compile_encoders
+
+    model = nn.Module()
+    model.encoders = nn.ModuleDict({"skeleton": ctrgcn(config="small", channels=(8, 8), strides=(1, 2))})
+    x = skeleton_input("ctrgcn", torch.float32)
+    expected = model.encoders["skeleton"](x).pooled
+    lines: list[str] = []
+    compile_encoders(model, report=lines.append)
+    got = model.encoders["skeleton"](x).pooled
+    assert max_error(got, expected) <= 1e-5
+    assert len(lines) == 1 and lines[0].startswith("train.compile: skeleton compiled")
