@@ -75,6 +75,11 @@ def _decode_pass(paths: list[Path], frames: int, backend: str) -> tuple[float, f
             import decord
 
             clip = decord.VideoReader(str(path), num_threads=1).get_batch(indices).asnumpy()
+        elif backend == "torchcodec":
+            from torchcodec.decoders import VideoDecoder
+
+            decoder = VideoDecoder(str(path), dimension_order="NHWC", num_ffmpeg_threads=1, seek_mode="approximate")
+            clip = decoder.get_frames_in_range(0, frames).data.numpy()
         else:
             import av
 
@@ -94,6 +99,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="torch threads in this process (1, as in DataLoader workers; more threads fight "
                              "over a busy machine's cores)")
     parser.add_argument("--json", help="also write the numbers to this file")
+    parser.add_argument("--video-only", action="store_true",
+                        help="only section 3 (write the rgb files, loader vs raw decoding)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
 
@@ -105,9 +112,10 @@ def main(argv: list[str] | None = None) -> int:
     results: dict = {"params": params, "batch": args.batch, "workers": args.workers, "threads": args.threads}
     with tempfile.TemporaryDirectory(prefix="synthact_bench_") as tmp:
         cache, files = Path(tmp) / "cache", Path(tmp) / "files"
+        modalities = ("rgb",) if args.video_only else MODALITIES
         full, scene_s, scene_cpu = timed(lambda: SynthAct("all", modalities=["skeleton"], cache_dir=cache, **params))
-        _, images_s, images_cpu = timed(lambda: SynthAct("all", modalities=list(MODALITIES), cache_dir=cache, **params))
-        written = write_synthact(files, SynthActConfig(**params), cache_dir=cache)
+        _, images_s, images_cpu = timed(lambda: SynthAct("all", modalities=list(modalities), cache_dir=cache, **params))
+        written = write_synthact(files, SynthActConfig(**params), *([("rgb",)] if args.video_only else []), cache_dir=cache)
         results["generation"] = {
             "samples": len(full),
             "scene_s": round(scene_s, 2),
@@ -122,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         print("writing real formats: " + ", ".join(f"{k} {v:.1f} s" for k, v in results["generation"]["write_s"].items()))
 
         cached = {}
-        for modality in MODALITIES:
+        for modality in () if args.video_only else MODALITIES:
             base = SynthAct("train", modalities=[modality], cache_dir=cache, **params)
             cached[modality] = loader_throughput(base, modality, args.batch, args.workers)
         results["loader_cache"] = {m: {"wall": round(w, 1), "cpu": round(c, 1)} for m, (w, c) in cached.items()}
@@ -134,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
             camera = json.loads((files / "synthact.json").read_text())["cameras"]["1"]["intrinsics"]
             folders = {"skeleton_dir": str(files / SKELETON_DIR), "rgb_dir": str(files / RGB_DIR),
                        "depth_dir": str(files / DEPTH_DIR)}
-            for modality in MODALITIES:
+            for modality in modalities:
                 base = factory("train", benchmark=None, missing="none", modalities=[modality], depth_size=None,
                                points=256, intrinsics=camera, **folders)
                 from_files[modality] = loader_throughput(base, modality, args.batch, args.workers)
@@ -149,17 +157,32 @@ def main(argv: list[str] | None = None) -> int:
 
         base = SynthAct("train", modalities=["rgb"], cache_dir=cache, **params)
         train_videos = [files / RGB_DIR / f"{base.sample_id(i)}_rgb.mp4" for i in range(len(base))]
-        raw = {b: raw_decode_fps(train_videos, args.frames, b) for b in ("decord", "pyav")}
+        from fusion_plugins.formats.video import has_decord, has_torchcodec, resolve_backend
+
+        backends = [b for b, ok in (("torchcodec", has_torchcodec()), ("decord", has_decord()), ("pyav", True)) if ok]
+        raw = {b: raw_decode_fps(train_videos, args.frames, b) for b in backends}
         video = {"videos": len(train_videos), "raw_decode_fps": {b: {"wall": round(w, 1), "cpu": round(c, 1)}
                                                                  for b, (w, c) in raw.items()}}
         print(f"\nvideo ({len(train_videos)} training mp4, {args.frames} frames of {args.size}x{args.size}), frames/s "
               "wall / CPU:")
         print("  raw decoding: " + ", ".join(f"{b} {w:.0f} / {c:.0f}" for b, (w, c) in raw.items()))
+        reader = registry.get("dataset", "ntu").factory("train", benchmark=None, missing="none", modalities=["rgb"],
+                                                        rgb_dir=str(files / RGB_DIR))
+        passes = [timed(lambda: [reader[i] for i in range(len(reader))]) for _ in range(2)]
+        reader_fps = (len(reader) * args.frames / min(p[1] for p in passes),
+                      len(reader) * args.frames / max(min(p[2] for p in passes), 1e-9))
+        video["reader_fps"] = {"wall": round(reader_fps[0], 1), "cpu": round(reader_fps[1], 1)}
+        video["reader_ratio"] = {b: {"wall": round(reader_fps[0] / w, 3), "cpu": round(reader_fps[1] / c, 3)}
+                                 for b, (w, c) in raw.items()}
+        print(f"  reader (ntu dataset items, no collation, backend {resolve_backend('auto')}): {reader_fps[0]:.0f} / "
+              f"{reader_fps[1]:.0f}; ratio to raw decoding: " + ", ".join(
+                  f"{b} {r['wall']:.2f} (wall) / {r['cpu']:.2f} (CPU)" for b, r in video["reader_ratio"].items()))
         if "rgb" in from_files:
             wall, cpu = (v * args.frames for v in from_files["rgb"])
             video["loader_fps"] = {"wall": round(wall, 1), "cpu": round(cpu, 1)}
             video["ratio"] = {b: {"wall": round(wall / w, 3), "cpu": round(cpu / c, 3)} for b, (w, c) in raw.items()}
-            print(f"  loader (ntu reader, rgb): {wall:.0f} / {cpu:.0f}; ratio to raw decoding: "
+            video["loader_backend"] = resolve_backend("auto")
+            print(f"  loader (ntu reader, rgb, backend {video['loader_backend']}): {wall:.0f} / {cpu:.0f}; ratio to raw decoding: "
                   + ", ".join(f"{b} {r['wall']:.2f} (wall) / {r['cpu']:.2f} (CPU)" for b, r in video["ratio"].items()))
         results["video"] = video
     if args.json:
