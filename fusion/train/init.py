@@ -103,7 +103,10 @@ def apply_init(module: nn.Module, spec: dict, registry: Registry | None = None) 
             log.info(line)
     else:
         source = resolve_weights(spec["checkpoint"], spec.get("which", "best"))
-        weights = load_file(str(source))
+        try:
+            weights = load_file(str(source))
+        except Exception as exc:  # SafetensorError: truncated or not a safetensors file
+            raise RecipeError(f"model.init: {source} is damaged or truncated ({str(exc).splitlines()[0]})") from None
     for old, new in (spec.get("rename") or {}).items():
         weights.update({new + k[len(old):]: v for k, v in weights.items() if k.startswith(old)})
     keep = spec.get("keys") or ""

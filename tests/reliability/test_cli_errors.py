@@ -273,3 +273,11 @@ def test_a_full_disk_anywhere_in_a_command_is_one_sentence(tmp_path, capsys, mon
     monkeypatch.setattr(fusion.cli, "cmd_plugin_new", full)
     line = one_error(capsys, main(["plugin", "new", "x", "--dir", str(tmp_path)]))
     assert "metrics.jsonl: No space left on device" in line
+
+
+def test_model_init_from_truncated_weights(run, tmp_path, capsys):
+    _weights(run).write_bytes(_weights(run).read_bytes()[:300])
+    recipe = {**GOOD, "model": {**GOOD["model"], "init": {"checkpoint": str(run)}}}
+    (tmp_path / "r.yaml").write_text(yaml.safe_dump(recipe))
+    line = one_error(capsys, main(["train", str(tmp_path / "r.yaml"), "--out", str(tmp_path / "stage2")]))
+    assert "model.init" in line and "damaged or truncated" in line
