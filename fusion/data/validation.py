@@ -64,6 +64,21 @@ def dataset_groups(dataset) -> tuple[np.ndarray, str] | None:
     return None
 
 
+def native_split(dataset) -> str | None:
+    """The dataset's own validation split (its ``validation_split``), looking through wrappers."""
+    own = getattr(dataset, "validation_split", None)
+    if own:
+        return str(own)
+    return native_split(dataset.base) if isinstance(dataset, IndexedView) else None
+
+
+def sample_ids(dataset) -> np.ndarray:
+    """Each item's index in the innermost dataset, so a repeated sample is held out with its copies."""
+    if isinstance(dataset, IndexedView):
+        return sample_ids(dataset.base)[dataset.indices]
+    return np.arange(len(dataset))
+
+
 def check_fraction(fraction) -> float:
     if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction < 1:
         raise RecipeError(f"data.val_fraction: {fraction!r}; expected a number between 0 and 1 (e.g. 0.1)")
@@ -78,15 +93,15 @@ def plan_validation(data: dict, train, build_split: Callable[[str], object]) -> 
         return ValidationPlan(train, None, "no validation split (data.val_split: none): the last epoch is reported")
     if choice != AUTO:
         return ValidationPlan(train, build_split(choice), f"the dataset's {choice!r} split (data.val_split)")
-    own = getattr(train, "validation_split", None)
-    if own:
+    own = native_split(train)
+    if own:  # wrappers (repeat, labelled_subset, long_tailed) pass a non-training split through
         return ValidationPlan(train, build_split(own), f"the dataset's own {own!r} split")
     fraction, seed = check_fraction(data.get("val_fraction", 0.1)), int(data.get("val_seed", 0))
     found = dataset_groups(train)
-    groups, what = found if found is not None else (np.arange(len(train)), "samples")
+    groups, what = found if found is not None else (sample_ids(train), "samples")
     mask = hold_out(groups, fraction, seed)
     if not mask.any() and what != "samples":  # one subject only: hold out samples instead
-        groups, what = np.arange(len(train)), "samples"
+        groups, what = sample_ids(train), "samples"
         mask = hold_out(groups, fraction, seed)
     if not mask.any():
         return ValidationPlan(train, None, f"no validation: {len(train)} training sample(s) cannot be split")

@@ -198,3 +198,20 @@ def test_fusion_eval_refuses_a_pretext_only_run(toy_recipe, tmp_path, capsys):
     train(toy_recipe, tmp_path / "run", epochs=1)
     assert main(["eval", str(tmp_path / "run")]) != 0
     assert "--protocol knn" in capsys.readouterr().err
+
+
+def test_repeated_samples_are_held_out_with_their_copies():
+    class Plain(torch.utils.data.Dataset):
+        def __len__(self):
+            return 20
+
+        def __getitem__(self, i):
+            return {"label": 0}
+
+    base = Plain()
+    repeated = IndexedView(base, np.tile(np.arange(20), 3))
+    plan = plan_validation({"val_split": "auto", "val_fraction": 0.2, "val_seed": 0, "train_split": "train"},
+                           repeated, lambda split: repeated)
+    held = set(repeated.indices[plan.val.indices])
+    kept = set(repeated.indices[plan.train.indices])
+    assert len(held) == 4 and not held & kept and len(plan.val) == 12  # 4 samples, each with its 3 copies
