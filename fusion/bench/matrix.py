@@ -144,6 +144,9 @@ def run_bench(bench: Bench, log=print) -> list[dict]:
                             for c in bench.conditions)
                 continue
             test = summary.get("test", {})
+            if "checkpoint" not in test:  # trained before best was selected on validation (issue 15)
+                log(f"{block['name']} seed {seed}: warning: {run_dir} was trained before validation-selected "
+                    "checkpoints; its numbers are test-selected. Rerun with a new --out to measure it honestly")
             log(f"{block['name']} seed {seed}: {'done before' if done else f'trained in {time.time() - tic:.0f} s'}, "
                 + (summary.get("result") or f"test top-1 {test.get('top1', float('nan')):.4f}"))
             recipe = load_recipe(block["recipe"], overrides)
