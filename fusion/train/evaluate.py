@@ -11,7 +11,7 @@ import torch
 from accelerate import Accelerator
 
 from fusion.data.workers import guard_workers
-from fusion.errors import RecipeError
+from fusion.errors import DataError, RecipeError
 from fusion.metrics import classification_report
 from fusion.train.console import bar, progress_enabled
 
@@ -101,6 +101,10 @@ def evaluate(accelerator: Accelerator, model, loader, num_classes: int, clips: i
         scores, labels, indices = multi_clip_predict(accelerator, model, loader, clips, counts)
     else:
         scores, labels, indices = predict(accelerator, model, loader, counts)
+    if not len(labels):
+        skipped = counts.get("skipped", 0)
+        why = f"all {skipped} samples were skipped as broken (data.on_error: skip)" if skipped else "it has no samples"
+        raise DataError(f"nothing to evaluate: {why}; run fusion data check on the recipe")
     report = classification_report(scores, labels, num_classes)
     report["skipped"] = counts.get("skipped", 0)
     if len(labels):  # cross-entropy of the logits, or of the averaged probabilities for several clips

@@ -23,7 +23,7 @@ from accelerate.utils import set_seed
 
 from fusion.data.corruption import time_axes
 from fusion.data.workers import guard_workers
-from fusion.errors import TrainingError
+from fusion.errors import DataError, TrainingError
 from fusion.model import count_parameters
 from fusion.recipe import dump_recipe_text, read_yaml
 from fusion.train import checkpoint as ckpt
@@ -278,6 +278,9 @@ class Trainer:
         }
         batches = max(state["batch_in_epoch"], 1)
         self._epoch_logs = {f"train_{name}": total / batches for name, total in log_sums.items()}
+        if state["loss_count"] == 0 and self._epoch_stats["skipped"]:  # no "training" on zero samples
+            raise DataError(f"epoch {epoch + 1}: all {self._epoch_stats['skipped']} training samples were skipped as "
+                            "broken (data.on_error: skip); nothing was trained; run fusion data check on the recipe")
 
     def _no_samples(self, batch: dict) -> bool:
         """Whether a rank's batch lost every sample to ``data.on_error: skip``: all ranks then skip the step

@@ -18,7 +18,7 @@ import yaml
 from safetensors.torch import load_file
 
 from fusion.cli import main
-from fusion.errors import RecipeError, TrainingError
+from fusion.errors import DataError, RecipeError, TrainingError
 from fusion.recipe import from_dict
 from fusion.train import checkpoint as ckpt
 from fusion.train import rundir
@@ -371,3 +371,26 @@ def test_skip_in_a_mixed_evaluation_batch(flaky, tmp_path, monkeypatch):
     summary = train(flaky, tmp_path / "run")
     assert summary["test"]["count"] == 5 and summary["test"]["skipped"] == 1
 
+
+
+def test_every_training_sample_broken_is_one_sentence_not_an_empty_epoch(flaky, tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(TESTS))
+    flaky["plugins"].append("toy_plugin")
+    flaky["data"]["dataset"]["args"].update(size=1, bad=0)
+    flaky["model"]["num_classes"] = 3
+    with pytest.raises(DataError, match=r"epoch 1: all 1 training samples were skipped as broken.*nothing was trained"):
+        train(flaky, tmp_path / "run")
+
+
+def test_every_evaluation_sample_broken_is_one_sentence(flaky, tmp_path, monkeypatch, capsys):
+    monkeypatch.syspath_prepend(str(TESTS))
+    flaky["plugins"].append("toy_plugin")
+    run = tmp_path / "run"
+    train(flaky, run)
+    recipe = yaml.safe_load((run / "recipe.yaml").read_text())
+    recipe["data"]["dataset"]["args"].update(size=1, bad=0)  # the test split's only sample is broken
+    (run / "recipe.yaml").write_text(yaml.safe_dump(recipe))
+    code = main(["eval", str(run), "--trust-plugins"])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    assert "nothing to evaluate: all 1 samples were skipped as broken (data.on_error: skip)" in err
