@@ -71,8 +71,8 @@ def regular_file(path: str | os.PathLike, what: str = "file") -> os.stat_result:
         info = os.stat(path)
     except FileNotFoundError:
         raise DataError(f"{path}: {what} not found") from None
-    except OSError as exc:
-        raise DataError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the name
+        raise DataError(f"{path}: cannot read: {getattr(exc, 'strerror', None) or exc}") from None
     if not stat.S_ISREG(info.st_mode):
         kind = ("a directory" if stat.S_ISDIR(info.st_mode) else "a named pipe" if stat.S_ISFIFO(info.st_mode)
                 else "a device" if stat.S_ISCHR(info.st_mode) or stat.S_ISBLK(info.st_mode) else "not a regular file")
@@ -94,8 +94,8 @@ def read_limited(path: str | os.PathLike, limit: int | None = None, what: str = 
         raise DataError(f"{path}: {what} not found") from None
     except IsADirectoryError:
         raise DataError(f"{path}: expected a regular {what}, got a directory") from None
-    except OSError as exc:
-        raise DataError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the name
+        raise DataError(f"{path}: cannot read: {getattr(exc, 'strerror', None) or exc}") from None
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):

@@ -223,9 +223,12 @@ class KeypointFolder(FormatDataset):
 
     def _sample_path(self, name: str, where: str) -> Path:
         path = self.root / name
-        if path.suffix.lower() in SUFFIXES and path.is_file():
-            return path
-        found = [path.with_name(path.name + s) for s in SUFFIXES if path.with_name(path.name + s).is_file()]
+        try:
+            if path.suffix.lower() in SUFFIXES and path.is_file():
+                return path
+            found = [path.with_name(path.name + s) for s in SUFFIXES if path.with_name(path.name + s).is_file()]
+        except (OSError, ValueError) as exc:  # a name too long for the file system, a NUL byte
+            raise DataError(f"{where}: sample {name[:60]!r} is not a usable file name ({type(exc).__name__})") from None
         if len(found) != 1:
             raise DataError(f"{where}: sample {name!r} should be one file {name}{{{','.join(SUFFIXES)}}} in {self.root}; "
                             f"found {len(found)}")
