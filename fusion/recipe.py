@@ -212,7 +212,7 @@ def _resolve_bases(path: Path, seen: tuple[Path, ...] = ()) -> dict:
     bases = data.pop("base", None) or []
     if isinstance(bases, str):
         bases = [bases]
-    if not isinstance(bases, list) or not all(isinstance(b, str) for b in bases):
+    if not isinstance(bases, list) or not all(isinstance(b, str) and b and "\0" not in b for b in bases):
         raise RecipeError(f"{path}: 'base' must be a path or a list of paths, got {bases!r}")
     merged: dict = {}
     for base in bases:
@@ -354,6 +354,17 @@ def check_args(key: str, factory, args: dict, spec=None, registry: Registry | No
             raise RecipeError(f"{key}.{name}: is set by the framework, remove it from the recipe")
         if name not in accepted and not open_kwargs:
             raise RecipeError(_unknown_key_message(f"{key}.{name}", name, dict.fromkeys(accepted)))
+    if spec is not None:  # a required argument the recipe does not give: one sentence now, not a TypeError later
+        from fusion.argtypes import FRAMEWORK_ARGS, describe
+
+        filled = set(FRAMEWORK_ARGS.get(spec.kind, ())) | FRAMEWORK_PARAMS
+        if spec.kind == "head":  # called with (in_dim, num_classes) positionally, whatever the names
+            filled |= set(list(params)[:2])
+        for name, p in params.items():
+            if p.default is p.empty and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) \
+                    and name not in filled and name not in args:
+                raise RecipeError(f"{key}.{name}: required ({describe(hints(factory).get(name, p.annotation))}), "
+                                  "not given")
     nested = dict(getattr(spec, "nested", None) or {})
     inner_args = {d.partition("@")[2] for d in nested.values()} - {""}  # checked with their component
     annotations = hints(factory)

@@ -35,8 +35,8 @@ def read_recipe_text(path: Path) -> str:
         raise RecipeError(f"recipe file not found: {path}") from None
     except IsADirectoryError:
         raise RecipeError(f"{path}: is a directory, expected a recipe .yaml file") from None
-    except OSError as exc:
-        raise RecipeError(f"{path}: cannot read the recipe: {exc.strerror or exc}") from None
+    except (OSError, ValueError) as exc:  # ValueError: a NUL byte in a base: path
+        raise RecipeError(f"{path}: cannot read the recipe: {getattr(exc, 'strerror', None) or exc}") from None
     try:
         info = os.fstat(fd)
         if stat.S_ISDIR(info.st_mode):
