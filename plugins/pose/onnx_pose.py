@@ -32,11 +32,11 @@ class OnnxPose:
     def __init__(self, layout: str = "coco17", max_persons: int = 2, model_path: str | None = None,
                  min_score: float = 0.5):
         if not model_path or not Path(model_path).is_file():
-            raise FusionError(f"pose estimator 'onnx' needs --pose-model FILE.onnx (a local file); got {model_path!r}")
+            raise FusionError(f"pose estimator 'onnx_keypoints' needs --pose-model FILE.onnx (a local file); got {model_path!r}")
         try:
             import onnxruntime
         except ImportError as exc:
-            raise FusionError(f"pose estimator 'onnx' needs onnxruntime ({exc}): pip install onnxruntime") from None
+            raise FusionError(f"pose estimator 'onnx_keypoints' needs onnxruntime ({exc}): pip install onnxruntime") from None
         joint_names(layout)
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = 1

@@ -25,6 +25,6 @@ def fusion_add_pose_estimators():
     return [PoseEstimatorSpec(name="mediapipe", factory=mediapipe, native_layout="mediapipe33",
                               doc="MediaPipe BlazePose full (models inside the mediapipe 0.10.21 wheel), "
                                   "several persons by blanking, tracked; CPU, offline"),
-            PoseEstimatorSpec(name="onnx", factory=onnx, native_layout="coco17",
+            PoseEstimatorSpec(name="onnx_keypoints", factory=onnx, native_layout="coco17",
                               doc="any local ONNX COCO-17 pose model (--pose-model FILE.onnx), e.g. an exported "
                                   "torchvision Keypoint R-CNN; tracked")]

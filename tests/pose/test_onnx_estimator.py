@@ -46,7 +46,7 @@ def model_path(tmp_path_factory):
 
 
 def test_onnx_estimator_tracks_and_filters(model_path):
-    spec = get_registry().get("pose_estimator", "onnx")
+    spec = get_registry().get("pose_estimator", "onnx_keypoints")
     estimator = spec.factory(layout="ntu25", max_persons=2, model_path=str(model_path))
     frames = np.full((4, 48, 64, 3), 200, np.uint8)
     frames[2] = 20  # dark: the second person's score drops under 0.5
@@ -58,6 +58,6 @@ def test_onnx_estimator_tracks_and_filters(model_path):
 
 
 def test_onnx_estimator_needs_a_model_file(tmp_path):
-    spec = get_registry().get("pose_estimator", "onnx")
+    spec = get_registry().get("pose_estimator", "onnx_keypoints")
     with pytest.raises(FusionError, match="pose-model"):
         spec.factory(layout="coco17", max_persons=2, model_path=str(tmp_path / "missing.onnx"))
