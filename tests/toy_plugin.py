@@ -54,6 +54,21 @@ class ToyDataset(Dataset):
         return sample
 
 
+class BNEncoder(nn.Module):
+    """The toy MLP with a BatchNorm layer: for precise-BN tests (re-estimated statistics, DDP averaging)."""
+
+    def __init__(self, in_channels: int = 3, joints: int = 5, dim: int = 16):
+        super().__init__()
+        self.proj, self.norm = nn.Linear(in_channels * joints, dim), nn.BatchNorm1d(dim)
+        self.out_dim = dim
+
+    def forward(self, x):  # (B, C, T, V, M)
+        b, c, t, v, m = x.shape
+        frames = self.proj(x.permute(0, 2, 4, 1, 3).reshape(b, t, m, c * v)).mean(2)  # (B, T, D)
+        frames = torch.relu(self.norm(frames.transpose(1, 2)).transpose(1, 2))
+        return Features(pooled=frames.mean(1), frames=frames)
+
+
 class MLPEncoder(nn.Module):
     def __init__(self, in_channels: int = 3, joints: int = 5, dim: int = 16):
         super().__init__()
@@ -78,6 +93,8 @@ def fusion_add_encoders():
                     doc="Toy MLP encoder."),
         EncoderSpec(name="toy_mlp_pose", factory=MLPEncoder, modality="pose2d", provides=frozenset({"pooled"}),
                     doc="Toy MLP encoder for pose2d."),
+        EncoderSpec(name="toy_bn", factory=BNEncoder, modality="skeleton", provides=frozenset({"pooled", "frames"}),
+                    doc="Toy encoder with BatchNorm."),
     ]
 
 

@@ -42,3 +42,15 @@ def test_two_process_training_is_synchronised_and_counts_each_sample_once(toy_re
     b = load_file(str(tmp_path / "single" / "checkpoints" / "last" / "model.safetensors"))
     for key in a:
         torch.testing.assert_close(a[key], b[key], rtol=1e-4, atol=1e-5)
+
+
+def test_precise_bn_statistics_are_averaged_over_processes(toy_recipe, tmp_path):
+    """Each rank re-estimates BatchNorm statistics on its share of the batches; the averages are shared, so
+    every rank evaluates (and rank 0 saves) the same statistics."""
+    toy_recipe["model"]["encoders"] = {"skeleton": {"name": "toy_bn"}}
+    toy_recipe["train"].update(epochs=1, batch_size=8)
+    result = torchrun(toy_recipe, tmp_path / "ddp")
+    assert result.returncode == 0, result.stderr[-3000:]
+    ranks = [json.loads((tmp_path / "ddp" / f"rank{r}.json").read_text()) for r in (0, 1)]
+    assert ranks[0]["bn_digests"] and ranks[0]["bn_digests"] == ranks[1]["bn_digests"]
+    assert ranks[0]["buffers_digest"] == ranks[1]["buffers_digest"]
