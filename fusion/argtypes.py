@@ -188,6 +188,8 @@ def describe_args(spec) -> list[dict[str, str]]:
     annotations, docs = hints(spec.factory), _param_docs(spec.factory)
     nested = dict(getattr(spec, "nested", None) or {})
     skip = set(FRAMEWORK_ARGS.get(spec.kind, ())) | {"ctx", "self"}
+    if spec.kind == "head":  # (in_dim, num_classes) come first, positionally
+        skip |= set(list(params)[:2])
     rows = []
     for name, param in params.items():
         if name in skip or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
