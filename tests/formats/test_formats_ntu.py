@@ -14,7 +14,7 @@ from format_writers import (
 )
 
 from fusion.errors import DataError, RecipeError
-from fusion.model import _build
+from fusion.construct import BuildContext, build_spec
 from fusion.registry import get_registry
 from fusion_plugins.formats.common import scan
 from fusion_plugins.formats.ntu_dataset import NtuRgbd
@@ -143,11 +143,11 @@ def test_training_split_samples_at_random_and_reproducibly(ntu_root):
 
 def test_registered_with_typed_args(ntu_root):
     block = {"name": "ntu", "args": {"protocol": "xview", "skeleton_dir": str(ntu_root / "skeletons")}}
-    _, dataset = _build(get_registry(), "dataset", block, "data.dataset", split="train")
+    _, dataset = build_spec("dataset", block, BuildContext(get_registry(), "data.dataset"), split="train")
     assert [i.id for i in dataset.infos] == [NAMES[1], NAMES[2]]
     with pytest.raises(RecipeError, match="skeleton_folder"):
-        _build(get_registry(), "dataset", {"name": "ntu", "args": {"skeleton_folder": "x"}}, "data.dataset",
-               split="train")
+        build_spec("dataset", {"name": "ntu", "args": {"skeleton_folder": "x"}},
+                   BuildContext(get_registry(), "data.dataset"), split="train")
     with pytest.raises(RecipeError, match="rgb_dir: needed for modality 'rgb'"):
         NtuRgbd("train", skeleton_dir=str(ntu_root / "skeletons"), modalities=["rgb"])
     with pytest.raises(DataError, match="skeleton_dir: directory not found"):
