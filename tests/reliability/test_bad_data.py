@@ -106,8 +106,9 @@ def test_data_check_and_train_on_broken_pickles(fault, tmp_path, capsys):
 
 
 BAD_DATA_ARGS = {
-    "wrong type (frames)": (["data.dataset.args.num_frames=ten"], 1, r"num_frames: expected a positive integer or null, got str 'ten'"),
-    "wrong type (size)": (["data.dataset.args.depth_size=big"], 1, r"depth_size: expected \[width, height\]"),
+    # argument types are checked at recipe load from the reader's annotations (exit 2, before any file is read)
+    "wrong type (frames)": (["data.dataset.args.num_frames=ten"], 2, r"num_frames: expected int or null, got str 'ten'"),
+    "wrong type (size)": (["data.dataset.args.depth_size=big"], 2, r"depth_size: expected a list of int or null, got str"),
     "unknown key": (["data.dataset.args.skeleton_folder=x"], 2, r"skeleton_folder.*did you mean 'skeleton_dir'"),
     "bad policy": (["data.on_error=ignore"], 2, r"data\.on_error: 'ignore' is not allowed"),
 }
