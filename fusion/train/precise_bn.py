@@ -60,14 +60,16 @@ def update_bn_stats(accelerator, model: nn.Module, loader, batches: int) -> int:
     ``batches`` batches of ``loader`` (this process's share); returns the batches used (0: nothing done)."""
     from accelerate.utils import send_to_device
 
-    layers = bn_layers(model)
+    was_training = model.training
+    model.train()  # FusionModel.train keeps frozen modules in eval mode: their statistics stay as loaded
+    layers = [layer for layer in bn_layers(model) if layer.training]
+    model.train(was_training)
     if not layers or batches <= 0:
         return 0
     rank, world = accelerator.process_index, accelerator.num_processes
     momenta = [layer.momentum for layer in layers]
     means = [torch.zeros_like(layer.running_mean) for layer in layers]
     variances = [torch.zeros_like(layer.running_var) for layer in layers]
-    was_training = model.training
     devices = [accelerator.device] if accelerator.device.type == "cuda" else []
     used = 0
     with torch.random.fork_rng(devices=devices):

@@ -215,3 +215,22 @@ def test_repeated_samples_are_held_out_with_their_copies():
     held = set(repeated.indices[plan.val.indices])
     kept = set(repeated.indices[plan.train.indices])
     assert len(held) == 4 and not held & kept and len(plan.val) == 12  # 4 samples, each with its 3 copies
+
+
+def test_precise_bn_leaves_frozen_modules_statistics_alone(toy_recipe):
+    """A frozen (pre-trained) encoder keeps its BatchNorm statistics: only layers that train are re-estimated."""
+    from fusion.train.build import build_all, build_loader
+    from fusion.train.init import apply_freeze
+
+    toy_recipe["model"]["encoders"] = {"skeleton": {"name": "toy_bn"}}
+    built = build_all(from_dict(toy_recipe))
+    model = built.module.model
+    apply_freeze(model, ["encoders.skeleton"])
+    norm = model.encoders["skeleton"].norm
+    before = norm.running_mean.clone()
+    loader = build_loader(from_dict(toy_recipe), built.train_set, built.collator, True, 8)
+    assert update_bn_stats(make_accelerator("no"), model, loader, 4) == 0  # nothing left to re-estimate
+    assert torch.equal(norm.running_mean, before)
+    model.frozen_modules = []
+    assert update_bn_stats(make_accelerator("no"), model, loader, 4) == 4
+    assert not torch.equal(norm.running_mean, before)
