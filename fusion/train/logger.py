@@ -1,9 +1,9 @@
 """Run logging, main process only: ``metrics.jsonl`` (every record, one JSON object per line) and the
 experiment trackers of ``train.log_with`` (Accelerate's TensorBoard, W&B and MLflow trackers).
 
-Trackers get each scalar once: the per-step ``loss``/``lr`` and the per-epoch record (evaluation
-numbers included); the separate evaluation event (with per-class lists) goes to JSONL only, so
-TensorBoard shows no scalar twice. W&B and MLflow are configured as usual by their environment
+Trackers get each scalar once: the per-step ``loss``/``lr``, the per-epoch record (validation
+numbers included) and the final test numbers; the separate evaluation event (with per-class lists)
+goes to JSONL only, so TensorBoard shows no scalar twice. W&B and MLflow are configured as usual by their environment
 (``WANDB_MODE=offline``, ``MLFLOW_TRACKING_URI=file:...``); without ``MLFLOW_TRACKING_URI`` MLflow
 writes a file store inside the run directory.
 """
@@ -106,7 +106,7 @@ class RunLogger:
         with self.path.open("a") as f:
             f.write(json.dumps(record) + "\n")
         event = record.get("event", "run")
-        if not self.trackers or step is None or event not in ("step", "epoch"):
+        if not self.trackers or step is None or event not in ("step", "epoch", "test"):
             return
         scalars = {tracker_tag(event, key): value for key, value in record.items()
                    if isinstance(value, (int, float)) and not isinstance(value, bool) and key not in ("epoch", "step")}

@@ -413,6 +413,8 @@ class Trainer:
             label = checkpoint_label("last", self.state["epoch"], validated=False)
             report, self._last_predictions = self._evaluate(self.test_loader, "test")
         conditions = describe_conditions(self.recipe["eval"])
+        self.logger.log({"event": "test", "checkpoint": label, **{f"test_{k}": report[k] for k in  # JSONL + trackers
+                         ("top1", "top5", "mean_class_accuracy", "loss") if k in report}}, step=self.state["global_step"])
         summary = {
             "test": {**{k: report[k] for k in ("top1", "top5", "mean_class_accuracy", "per_class", "count",
                                                "unique_indices", "skipped")},

@@ -103,14 +103,15 @@ def test_tensorboard_scalars_once_and_test_loss(toy_recipe, tmp_path):
     recipe = toy_recipe | {"train": {**toy_recipe["train"], "epochs": 2, "threads": 1}}
     Trainer(from_dict(recipe), tmp_path / "run", progress=False).fit()
     tags = _scalar_tags(tmp_path / "run")
-    assert {"step/loss", "step/lr", "train/loss", "test/loss", "epoch/top1"} <= set(tags)
+    assert {"step/loss", "step/lr", "train/loss", "val/loss", "val/top1", "test/loss", "test/top1"} <= set(tags)
     for tag, steps in tags.items():
         assert len(steps) == len(set(steps)), f"{tag} written twice at one step"
-    values = {t.split("/")[-1] for t in tags if t.startswith("epoch/")}
-    assert not values & {"loss"} and "eval/top1" not in tags  # no second copy of the evaluation numbers
+    assert not any(t.startswith("eval/") or t in ("epoch/top1", "epoch/val_top1") for t in tags)  # no second copy
+    assert len(tags["val/loss"]) == 2 and len(tags["test/loss"]) == 1  # per epoch; once at the end
     records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     epochs = [r for r in records if r["event"] == "epoch"]
-    assert len(epochs) == 2 and all(r["test_loss"] > 0 for r in epochs)  # JSONL kept, test loss logged
+    assert len(epochs) == 2 and all(r["val_loss"] > 0 for r in epochs)  # JSONL kept, losses logged
+    assert [r["test_loss"] > 0 for r in records if r["event"] == "test"] == [True]
 
 
 def test_log_with_errors(toy_recipe, tmp_path):
@@ -133,5 +134,5 @@ def test_wandb_offline_and_mlflow_file_store(toy_recipe, tmp_path, monkeypatch):
     assert not (run / "tb").exists()
     offline = list((run / "wandb").glob("offline-run-*/run-*.wandb"))
     assert offline and offline[0].stat().st_size > 0
-    histories = list((run / "mlruns").glob("*/*/metrics/test/loss"))
+    histories = list((run / "mlruns").glob("*/*/metrics/val/loss"))
     assert len(histories) == 1 and len(histories[0].read_text().splitlines()) == 2  # two epochs, logged once each
