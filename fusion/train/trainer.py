@@ -362,8 +362,11 @@ class Trainer:
         if not bn_layers(model):
             return
         per_process = max(self.recipe["train"]["batch_size"] // self.accelerator.num_processes, 2)
-        loader = precise_bn_loader(self.built.train_set, self.built.collator, per_process, self.recipe["train"]["seed"],
-                                   self.state["epoch"], self.recipe["data"]["num_workers"])
+        if self.probe is not None:  # pretext views (stacked on the person axis) are not the model's input:
+            loader = self.probe.loaders["train"]  # the probe's training bank, read as the encoder reads samples
+        else:
+            loader = precise_bn_loader(self.built.train_set, self.built.collator, per_process,
+                                       self.recipe["train"]["seed"], self.state["epoch"], self.recipe["data"]["num_workers"])
         update_bn_stats(self.accelerator, model, loader, self.bn_batches)
         self._bn_step = self.state["global_step"]
 

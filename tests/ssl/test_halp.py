@@ -1,6 +1,7 @@
 """HaLP: boundary geometry, hardness, rank filter, loss form, warm-up, prototypes, BiGRU size."""
 
 import math
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -120,3 +121,17 @@ def test_bigru_paper_size_and_shapes():
     features = small(torch.randn(2, 3, 7, 25, 1))
     assert features.pooled.shape == (2, small.out_dim) and features.frames.shape == (2, 7, small.out_dim)
     assert math.isclose(float((features.pooled - features.frames[:, -1]).abs().max().detach()), 0.0)
+
+
+def test_pretext_run_with_stacked_views_trains_and_probes(tmp_path):
+    """Precise BN on a pretext-only run re-estimates statistics on what the encoder reads (the probe's bank),
+    not on the training batches, whose two HaLP views are stacked on the person axis (M = 2 for a 1-person
+    encoder): that crashed after the last epoch of ``recipes/synthact/ssl/halp_noisy.yaml``."""
+    from fusion.recipe import load_recipe
+    from fusion.train.trainer import Trainer
+
+    recipe = load_recipe(Path(__file__).parents[2] / "recipes/synthact/ssl/halp_noisy.yaml",
+                         ["train.epochs=2", "data.dataset.args.subjects=4", "data.dataset.args.repetitions=1"])
+    summary = Trainer(recipe, tmp_path / "run", progress=False).fit()
+    assert summary["best"]["selected_on"] == "val kNN probe"
+    assert 0.0 <= summary["test"]["top1"] <= 1.0 and summary["pretext"]["train_loss"] > 0
