@@ -154,17 +154,22 @@ def cmd_eval(args) -> int:
 
 
 def _eval_protocol(args) -> int:
-    """``fusion eval RUN --protocol linear|knn|finetune|semi|fewshot``: see :mod:`fusion.train.protocols`."""
-    from fusion.train.protocols import ProtocolOptions, run_protocol
+    """``fusion eval RUN --protocol NAME``: run by the plugin that implements ``fusion_run_protocol`` (ssl)."""
+    from fusion.registry import get_registry
 
-    given = {k: getattr(args, k) for k in ("epochs", "lr", "weight_decay", "classes", "modality")
+    given = {k: getattr(args, k) for k in ("epochs", "lr", "weight_decay", "classes", "modality", "mode")
              if getattr(args, k) is not None}
-    opts = ProtocolOptions(checkpoint=args.checkpoint, init=args.init, batch_size=args.batch_size, head=args.head,
-                           k=args.k, temperature=args.temperature, fraction=args.fraction, balanced=args.balanced,
-                           seeds=args.seeds, mode=args.mode, layer_decay=args.layer_decay,
-                           label_smoothing=args.label_smoothing, warmup_epochs=args.warmup_epochs, shots=args.shots,
-                           episodes=args.episodes, cache=not args.no_feature_cache, **given)
-    result = run_protocol(Path(args.run_dir), args.protocol, opts, args.overrides, trust_plugins=args.trust_plugins)
+    options = dict(checkpoint=args.checkpoint, init=args.init, batch_size=args.batch_size, head=args.head,
+                   k=args.k, temperature=args.temperature, fraction=args.fraction, balanced=args.balanced,
+                   seeds=args.seeds, layer_decay=args.layer_decay,
+                   label_smoothing=args.label_smoothing, warmup_epochs=args.warmup_epochs, shots=args.shots,
+                   episodes=args.episodes, cache=not args.no_feature_cache, **given)
+    result = get_registry().manager.hook.fusion_run_protocol(
+        run_dir=Path(args.run_dir), protocol=args.protocol, options=options, overrides=list(args.overrides),
+        trust_plugins=args.trust_plugins)
+    if result is None:
+        raise FusionError(f"--protocol {args.protocol}: no installed plugin runs evaluation protocols (the ssl plugin "
+                          "does); install it or drop --protocol")
     extra = f" ± {result['top1_std']:.4f}" if "top1_std" in result else ""
     print(f"{args.protocol} ({args.init}) top-1 {result['top1']:.4f}{extra} -> {result['output']}")
     return 0
@@ -222,8 +227,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", choices=["best", "last"], default=None)
     p.add_argument("--trust-plugins", action="store_true",
                    help="import the run's recipe plugins: (code) even though you did not train this run here")
-    p.add_argument("--protocol", choices=["linear", "knn", "finetune", "semi", "fewshot"],
-                   help="representation evaluation of the run's encoder instead of its classifier")
+    p.add_argument("--protocol", help="representation evaluation of the run's encoder instead of its classifier, run "
+                   "by a plugin (ssl: linear, knn, finetune, semi, fewshot)")
     p.add_argument("--init", choices=["checkpoint", "random"], default="checkpoint",
                    help="random: the same architecture untrained (the baseline)")
     p.add_argument("--modality", help="encoder to evaluate (default: the first)")
@@ -237,7 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fraction", type=float, default=0.01, help="semi: labelled fraction (0.01, 0.1)")
     p.add_argument("--balanced", action="store_true", help="semi: class-balanced subset (default random)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0], help="semi: subset seeds (mean reported)")
-    p.add_argument("--mode", choices=["finetune", "linear"], default="finetune", help="semi: what trains")
+    p.add_argument("--mode", help="semi: what trains (finetune, the default, or linear)")
     p.add_argument("--layer-decay", type=_number(0, 1), default=0.8, help="finetune: layer-wise lr decay")
     p.add_argument("--label-smoothing", type=_number(0, 1), default=0.1, help="finetune: label smoothing")
     p.add_argument("--warmup-epochs", type=_number(0), default=5.0, help="finetune: warm-up epochs")

@@ -22,6 +22,7 @@ import pluggy
 
 if TYPE_CHECKING:
     import argparse
+    from pathlib import Path
 
     from fusion.types import (
         CheckpointFormatSpec,
@@ -189,6 +190,22 @@ def fusion_add_commands(commands: argparse._SubParsersAction, data_commands: arg
     :param commands: the subparsers of ``fusion``.
     :param data_commands: the subparsers of ``fusion data``.
     :return: nothing.
+    """
+
+
+@hookspec(firstresult=True)
+def fusion_run_protocol(run_dir: Path, protocol: str, options: dict[str, Any], overrides: list[str],
+                        trust_plugins: bool) -> dict[str, Any] | None:
+    """Run a representation-evaluation protocol on a finished run (``fusion eval RUN --protocol NAME``).
+
+    The first plugin that returns a result wins (the ssl plugin runs linear, knn, finetune, semi, fewshot).
+
+    :param run_dir: the finished run's directory.
+    :param protocol: the protocol name given on the command line.
+    :param options: the command's protocol options (checkpoint, init, epochs, lr, k, fraction, seeds, ...).
+    :param overrides: recipe overrides ``key.sub=value`` for the evaluation.
+    :param trust_plugins: whether the run's own ``plugins:`` may be imported.
+    :return: the result (``top1``, optional ``top1_std``, ``output`` path), or None to leave it to another plugin.
     """
 
 

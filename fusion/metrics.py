@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from fusion.types import MetricSpec
 
@@ -36,6 +37,23 @@ def classification_report(scores: torch.Tensor, labels: torch.Tensor, num_classe
         "confusion": cm.tolist(),
         "count": int(len(labels)),
     }
+
+
+def knn_scores(train_f: torch.Tensor, train_y: torch.Tensor, test_f: torch.Tensor, num_classes: int, k: int = 1,
+               temperature: float = 0.0, chunk: int = 1024) -> torch.Tensor:
+    """(N_test, K) class scores from the ``k`` most cosine-similar training features.
+
+    ``temperature <= 0``: each neighbour votes 1 (``k=1`` is 1-NN); otherwise ``exp(sim / T)``.
+    """
+    train_f, test_f = F.normalize(train_f.float(), dim=1), F.normalize(test_f.float(), dim=1)
+    k = min(k, train_f.shape[0])
+    out = []
+    for start in range(0, test_f.shape[0], chunk):
+        sim, idx = (test_f[start:start + chunk] @ train_f.t()).topk(k, dim=1)
+        weight = (sim / temperature).exp() if temperature > 0 else torch.ones_like(sim)
+        votes = torch.zeros(sim.shape[0], num_classes).scatter_add_(1, train_y[idx], weight)
+        out.append(votes + 1e-6 * sim[:, :1])  # ties: the nearest neighbour's class wins for k=1 anyway
+    return torch.cat(out)
 
 
 def _topk_metric(k: int = 1):

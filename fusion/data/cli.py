@@ -7,7 +7,6 @@ without a model) plus ``key=value`` overrides, and build its datasets as trainin
 from __future__ import annotations
 
 import json
-import sys
 import time
 from collections import Counter
 
@@ -81,34 +80,6 @@ def cmd_check(args) -> int:
     return 1 if bad else 0
 
 
-def cmd_pack(args) -> int:
-    from pathlib import Path
-
-    from fusion.train.console import bar, progress_enabled
-    from fusion_plugins.formats.packed import PACKABLE, write_pack
-
-    recipe, registry = load_data_recipe(args.recipe, args.overrides)
-    total = 0.0
-    for split in args.split or recipe_splits(recipe):
-        dataset = build_split(recipe, registry, split)
-        modalities = [m for m in recipe_modalities(recipe, dataset) if m in PACKABLE]
-        if getattr(dataset, "random_sampling", False):
-            print(f"warning: the {split} split samples frames at random; the pack keeps one draw (epoch 0). "
-                  "Pack full sequences (no num_frames) and sample with transforms instead", file=sys.stderr)
-        progress = bar(total=len(dataset), desc=f"pack {split}", enabled=progress_enabled())
-        source = {"recipe": str(args.recipe), "overrides": list(args.overrides), "split": split,
-                  "dataset": recipe["data"]["dataset"]["name"]}
-        info = write_pack(dataset, Path(args.out) / split, modalities, args.dtype, source,
-                          progress=lambda done, count, bar=progress: bar.update(1))
-        progress.close()
-        size = sum((Path(args.out) / split / f"{name}.bin").stat().st_size for name in info["streams"]) / 2**20
-        total += info["seconds"]
-        print(f"{split}: packed {info['samples']} samples ({', '.join(modalities)} as {args.dtype}; {size:.1f} MB) "
-              f"in {info['seconds']:.1f} s -> {Path(args.out) / split}")
-    print(f"packed in {total:.1f} s; read it with data.dataset={{name: packed, args: {{path: {args.out}}}}}")
-    return 0
-
-
 def cmd_show(args) -> int:
     from fusion.data.show import bones_from, sample_title, save_sample
 
@@ -161,14 +132,6 @@ def add_commands(subparsers) -> None:
     _recipe_arguments(p)
     p.add_argument("--split", action="append", help="split to scan (repeatable; default: the recipe's train and test)")
     p.set_defaults(func=cmd_check)
-
-    p = sub.add_parser("pack", help="write a recipe's splits into memory-mapped array files (the packed dataset)")
-    _recipe_arguments(p)
-    p.add_argument("--out", required=True, help="output folder (one subfolder per split)")
-    p.add_argument("--split", action="append", help="split to pack (repeatable; default: the recipe's train and test)")
-    p.add_argument("--dtype", choices=["float32", "float16"], default="float32",
-                   help="stored precision (float16 halves the size; float32 is exact)")
-    p.set_defaults(func=cmd_pack)
 
     p = sub.add_parser("show", help="draw one sample's modalities side by side (.png frame or .gif clip)")
     _recipe_arguments(p)

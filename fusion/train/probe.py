@@ -3,7 +3,7 @@ classifier is never trained and that classifier's accuracy means nothing.
 
 Training features (test transforms, at most :data:`BANK` evenly spaced samples) vote for each
 validation or test sample's class through its ``k`` most cosine-similar neighbours
-(:func:`fusion.train.protocols.knn_scores`).
+(:func:`fusion.metrics.knn_scores`).
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ class KnnProbe:
         return torch.cat(feats), torch.cat(labels)
 
     def top1(self, model, split: str) -> float:
-        from fusion.train.protocols import knn_scores
+        from fusion.metrics import knn_scores
 
         bank_f, bank_y = self.features(model, "train")
         f, y = self.features(model, split)

@@ -48,3 +48,10 @@ def fusion_add_input_formats():
 
     return [InputFormatSpec(name=name, factory=read, accepts=accepts, modalities=modalities, doc=doc)
             for name, (read, accepts, modalities, doc) in INPUT_FORMATS.items()]
+
+
+@hookimpl
+def fusion_add_commands(data_commands):
+    from fusion_plugins.formats.pack_cli import add_commands
+
+    add_commands(data_commands)

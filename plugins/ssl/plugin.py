@@ -58,3 +58,14 @@ def fusion_add_mixers():
     return [
         msclr.ENSEMBLE_SPEC,
     ]
+
+
+@hookimpl
+def fusion_run_protocol(run_dir, protocol, options, overrides, trust_plugins):
+    """``fusion eval RUN --protocol linear|knn|finetune|semi|fewshot`` (see :mod:`fusion_plugins.ssl.protocols`)."""
+    from fusion.errors import RecipeError
+    from fusion_plugins.ssl.protocols import ProtocolOptions, run_protocol
+
+    if options.get("mode", "finetune") not in ("finetune", "linear"):
+        raise RecipeError(f"--mode {options['mode']!r}: semi trains the whole model (finetune) or a linear probe (linear)")
+    return run_protocol(run_dir, protocol, ProtocolOptions(**options), overrides, trust_plugins=trust_plugins)

@@ -40,7 +40,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from fusion.errors import FusionError, RecipeError
-from fusion.metrics import topk_accuracy
+from fusion.metrics import knn_scores, topk_accuracy  # noqa: F401  (knn_scores re-exported)
 from fusion.train.eval_run import load_run  # noqa: F401  (re-exported for protocol users)
 
 PROTOCOLS = ("linear", "knn", "finetune", "semi", "fewshot")
@@ -89,23 +89,6 @@ def labelled_subset(labels: np.ndarray, fraction: float, balanced: bool, seed: i
         members = np.flatnonzero(labels == c)
         chosen.append(rng.choice(members, size=min(len(members), max(1, round(fraction * len(members)))), replace=False))
     return np.sort(np.concatenate(chosen))
-
-
-def knn_scores(train_f: torch.Tensor, train_y: torch.Tensor, test_f: torch.Tensor, num_classes: int, k: int = 1,
-               temperature: float = 0.0, chunk: int = 1024) -> torch.Tensor:
-    """(N_test, K) class scores from the ``k`` most cosine-similar training features.
-
-    ``temperature <= 0``: each neighbour votes 1 (``k=1`` is 1-NN); otherwise ``exp(sim / T)``.
-    """
-    train_f, test_f = F.normalize(train_f.float(), dim=1), F.normalize(test_f.float(), dim=1)
-    k = min(k, train_f.shape[0])
-    out = []
-    for start in range(0, test_f.shape[0], chunk):
-        sim, idx = (test_f[start:start + chunk] @ train_f.t()).topk(k, dim=1)
-        weight = (sim / temperature).exp() if temperature > 0 else torch.ones_like(sim)
-        votes = torch.zeros(sim.shape[0], num_classes).scatter_add_(1, train_y[idx], weight)
-        out.append(votes + 1e-6 * sim[:, :1])  # ties: the nearest neighbour's class wins for k=1 anyway
-    return torch.cat(out)
 
 
 class ProbeHead(nn.Module):
@@ -300,10 +283,11 @@ def run_finetune(recipe: dict, out_dir: Path) -> dict:
             "count": summary["test"]["count"], "run_dir": str(out_dir)}
 
 
-def subset_dataset_block(block: dict, fraction: float, balanced: bool, seed: int, split: str, plugins=()) -> dict:
-    """The ``labelled_subset`` dataset block (ssl plugin) wrapping ``block``."""
+def subset_dataset_block(block: dict, fraction: float, balanced: bool, seed: int, split: str) -> dict:
+    """The ``labelled_subset`` dataset block wrapping ``block`` (built with the recipe's registry, so a dataset
+    from the recipe's ``plugins:`` can be wrapped)."""
     return {"name": "labelled_subset", "args": {"dataset": block, "fraction": fraction, "balanced": balanced,
-                                                "seed": seed, "subset_split": split, "plugins": list(plugins)}}
+                                                "seed": seed, "subset_split": split}}
 
 
 def run_protocol(run_dir: str | Path, protocol: str, opts: ProtocolOptions | None = None, overrides=(),
@@ -350,8 +334,7 @@ def run_protocol(run_dir: str | Path, protocol: str, opts: ProtocolOptions | Non
             else:
                 stage = finetune_recipe(recipe, run_dir, opts, modality, which)
                 stage["data"]["dataset"] = subset_dataset_block(stage["data"]["dataset"], opts.fraction, opts.balanced,
-                                                                seed, stage["data"]["train_split"],
-                                                                stage.get("plugins") or ())
+                                                                seed, stage["data"]["train_split"])
                 trials.append({"seed": seed, **run_finetune(stage, run_dir / "protocols" / f"semi-{stamp}-seed{seed}")})
         result.update(trials=trials, top1=float(np.mean([t["top1"] for t in trials])),
                       top1_std=float(np.std([t["top1"] for t in trials])))

@@ -1,7 +1,7 @@
 """``labelled_subset``: a dataset restricted to a labelled fraction or to some classes (semi-supervised, few-shot).
 
 Wraps any registered dataset. On ``subset_split`` it keeps a random (MAMP) or class-balanced (AimCLR
-family) fraction chosen by :func:`fusion.train.protocols.labelled_subset`, and/or drops
+family) fraction chosen by :func:`fusion_plugins.ssl.protocols.labelled_subset`, and/or drops
 ``exclude_classes`` (e.g. to pre-train without the few-shot classes); other splits pass through.
 """
 
@@ -19,7 +19,7 @@ def labelled_subset_dataset(split: str, dataset: dict | None = None, fraction: f
                             ctx: BuildContext | None = None):
     """Args: ``dataset`` (the wrapped block ``{name, args}``), ``fraction``, ``balanced``, ``seed``,
     ``subset_split`` (the split that is reduced) and ``exclude_classes`` (dropped from that split)."""
-    from fusion.train.protocols import labelled_subset
+    from fusion_plugins.ssl.protocols import labelled_subset
 
     base = build_wrapped("labelled_subset", dataset, split, ctx)
     if split != subset_split:

@@ -80,15 +80,15 @@ def test_literal_optional_and_framework_arguments():
 
 
 def test_argument_types_are_described_in_words():
-    from typing import Literal, Optional
+    from typing import Literal
 
     from fusion.argtypes import check_type, describe
 
-    assert describe(Optional[int]) == "int or null"
+    assert describe(int | None) == "int or null"
     assert describe(list[float]) == "a list of float"
     assert describe(Literal["a", "b"]) == "one of 'a', 'b'"
     check_type("k", 3, float)  # YAML writes 3 for 3.0
-    check_type("k", None, Optional[int])
+    check_type("k", None, int | None)
     with pytest.raises(RecipeError, match="^k: expected one of 'a', 'b', got str 'c'$"):
         check_type("k", "c", Literal["a", "b"])
     with pytest.raises(RecipeError, match=r"^k\[1\]: expected float, got str 'x'$"):

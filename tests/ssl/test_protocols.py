@@ -9,7 +9,7 @@ import torch
 
 from fusion.cli import main
 from fusion.errors import RecipeError
-from fusion.train.protocols import (
+from fusion_plugins.ssl.protocols import (
     ProtocolOptions,
     few_shot,
     knn_scores,
