@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fusion.construct import create_dataset, context
+from fusion.construct import context, create_dataset
 from fusion.registry import get_registry
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "formats"))

@@ -9,7 +9,7 @@ default configuration needs other sizes declares them in :data:`SETUP`.
 import pytest
 import torch
 
-from fusion.construct import create_mixer, context
+from fusion.construct import context, create_mixer
 from fusion.registry import get_registry
 from fusion.types import EVERY_MODALITY, Features
 
