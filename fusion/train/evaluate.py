@@ -28,7 +28,7 @@ def predict(accelerator: Accelerator, model, loader, counts: dict | None = None
     was_training = model.training
     model.eval()
     scores, labels, indices = [], [], []
-    skipped = 0
+    skipped, uneven = 0, False
     batches = guard_workers(loader, getattr(loader, "dataset", None))
     total = len(loader) if hasattr(loader, "__len__") else None
     for batch in bar(batches, total=total, desc="eval", enabled=progress_enabled(None, accelerator.is_main_process)):
@@ -36,7 +36,8 @@ def predict(accelerator: Accelerator, model, loader, counts: dict | None = None
         if _all_ranks_empty(accelerator, batch):
             continue
         logits = _logits_or_empty(accelerator, model, batch)
-        logits, label, index = accelerator.gather_for_metrics((logits, batch["label"], batch["index"]))
+        (logits, label, index), padded = _gather(accelerator, logits, batch["label"], batch["index"])
+        uneven |= padded
         scores.append(logits.cpu())
         labels.append(label.cpu())
         indices.append(index.cpu())
@@ -46,7 +47,25 @@ def predict(accelerator: Accelerator, model, loader, counts: dict | None = None
             accelerator.reduce(torch.tensor(skipped, device=accelerator.device), "sum"))
     if not scores:
         return torch.zeros(0, 0), torch.zeros(0, dtype=torch.long), torch.zeros(0, dtype=torch.long)
-    return torch.cat(scores), torch.cat(labels), torch.cat(indices)
+    scores, labels, indices = torch.cat(scores), torch.cat(labels), torch.cat(indices)
+    if uneven:  # the padded gathers kept Accelerate's even-out duplicates of the last batch: keep each sample once
+        first = torch.from_numpy(np.sort(np.unique(indices.numpy(), return_index=True)[1]))
+        scores, labels, indices = scores[first], labels[first], indices[first]
+    return scores, labels, indices
+
+
+def _gather(accelerator: Accelerator, logits, label, index) -> tuple[tuple, bool]:
+    """``gather_for_metrics`` when every rank holds as many samples; after ``data.on_error: skip`` dropped
+    some on one rank only, pad, gather and unpad instead (gloo and NCCL gather equal shapes only)."""
+    if accelerator.num_processes == 1:
+        return accelerator.gather_for_metrics((logits, label, index)), False
+    sizes = accelerator.gather(torch.tensor([len(label)], device=accelerator.device)).cpu()
+    if bool((sizes == sizes[0]).all()):
+        return accelerator.gather_for_metrics((logits, label, index)), False
+    width = int(sizes.max())
+    padded = [accelerator.gather(accelerator.pad_across_processes(t, dim=0)).cpu() for t in (logits, label, index)]
+    keep = torch.cat([torch.arange(rank * width, rank * width + int(n)) for rank, n in enumerate(sizes.tolist())])
+    return tuple(t[keep] for t in padded), True
 
 
 def _all_ranks_empty(accelerator: Accelerator, batch: dict) -> bool:

@@ -394,3 +394,18 @@ def test_every_evaluation_sample_broken_is_one_sentence(flaky, tmp_path, monkeyp
     err = capsys.readouterr().err
     assert code == 2 and "Traceback" not in err
     assert "nothing to evaluate: all 1 samples were skipped as broken (data.on_error: skip)" in err
+
+
+@pytest.mark.slow  # two processes: one rank's evaluation batch is empty while the other's is not
+def test_skip_in_evaluation_across_two_processes(flaky, tmp_path):
+    flaky["plugins"].append("toy_plugin")
+    flaky["train"]["batch_size"] = 2
+    flaky["eval"]["batch_size"] = 2  # one sample per rank: the rank given sample 2 has nothing
+    recipe = tmp_path / "flaky.yaml"
+    recipe.write_text(yaml.safe_dump(flaky))
+    done = subprocess.run([sys.executable, "-m", "fusion", "train", str(recipe), "--out", str(tmp_path / "run"),
+                           "--processes", "2"], env={**env(), "PYTHONPATH": f"{TESTS}:{TESTS / 'data'}"},
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["test"]["count"] == 5 and summary["test"]["skipped"] == 1
