@@ -11,15 +11,36 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
 import torch
 
-#: A raw sample: ``{modality: np.ndarray, "label": int, "meta": dict}`` (see DESIGN.md section 3).
-Sample = dict
-#: A collated batch: ``{modality: Tensor, "mask": {modality: BoolTensor (B,)}, "label": LongTensor (B,),
-#: "index": LongTensor (B,), "meta": list[dict]}``.
-Batch = dict
+class Sample(TypedDict, total=False):
+    """A raw sample (docs/architecture.md, "Contracts"): one numpy array per modality present, in the
+    modality's raw layout (keys are modality names, not listed here), plus these keys."""
+
+    label: int
+    meta: dict[str, Any]  # "id" (str) always; layout, bones, intrinsics, ... when known
+
+
+class Batch(TypedDict, total=False):
+    """A collated batch: one tensor per modality in its batch layout (keys are modality names), plus these.
+
+    ``mask[m]`` is False where a sample lacks modality ``m`` (its tensor is zeros there).
+    """
+
+    mask: dict[str, torch.Tensor]  # modality -> BoolTensor (B,)
+    label: torch.Tensor  # LongTensor (B,)
+    index: torch.Tensor  # LongTensor (B,): the samples' dataset indices
+    meta: list[dict[str, Any]]
+
+
+class ObjectiveOutput(TypedDict):
+    """What an objective returns with its loss: ``logits`` (B, K) for accuracy (None for pretext tasks) and
+    ``logs``, scalar tensors logged per step (name -> tensor)."""
+
+    logits: torch.Tensor | None
+    logs: dict[str, torch.Tensor]
 
 #: Every field an encoder may provide, with its shape, for error messages and docs.
 FEATURE_FIELDS: dict[str, str] = {
@@ -131,6 +152,9 @@ class MixerSpec(ComponentSpec):
     """A mixer; ``needs`` maps a role (or ``"*"`` for every modality) to the Features fields it reads."""
 
     needs: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    #: Keys the mixer puts in ``MixerOutput.aux`` (objectives read them; the conformance suite checks them),
+    #: e.g. ``logits_per_modality`` (modality -> (B, K)) that ``classify``'s ``branch_weight`` trains.
+    aux: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)

@@ -49,6 +49,7 @@ class AttentionGateMixer(PooledMixer):
 SPEC = MixerSpec(
     name="attention_gate",
     factory=AttentionGateMixer,
+    aux=frozenset({"gate"}),
     needs={EVERY_MODALITY: frozenset({"pooled"})},
     doc="Softmax gate over modalities (from their concatenation) weighing projected features.",
 )

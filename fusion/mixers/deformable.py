@@ -1,6 +1,6 @@
 """Cross-modal transformer with 3D deformable attention (Kim, Ahn, Ko, ICCV 2023, arXiv 2212.05638).
 
-What follows the paper's abstract and figure ([ABS]/[REV], ``mixers.md`` 3.2): RGB tokens from a video
+What follows the paper's abstract and figure ([ABS]/[REV]): RGB tokens from a video
 backbone and pose tokens go through ``L`` blocks, each with (a) **3D deformable attention** whose
 *3D token search* (3DTS) finds sampling positions in (T, H, W), queries = RGB tokens + cross-modal
 tokens, keys/values = sampled *deformable tokens* + cross-modal tokens; (b) **local joint-stride
@@ -8,7 +8,7 @@ attention** combining pose tokens with the attention tokens; (c) **temporal-stri
 temporally strided subsets of tokens; two **cross-modal tokens** (RGB, pose) carry the exchange, and
 the class comes from the last block's cross-modal tokens.
 
-What is proposed here ([INF], ``mixers.md`` 3.3; no code or paper body is public, replace when it is):
+What is proposed here ([INF]; no code or paper body is public, replace when it is):
 
 * tokens: ``Z = Linear(volume)`` (1x1x1 conv of the video encoder's volume to C), pose tokens
   ``P = Linear(joints) + joint embedding``, both + a learned frame embedding; pose frames are aligned

@@ -1,6 +1,6 @@
 """EPAM-Net: pose-driven spatial-temporal attention from a pose stream onto an RGB stream (Abdelkawy et al. 2025).
 
-Follows the official code (``ahmed-nady/Multimodal-Action-Recognition`` @ 32267f1, ``mixers.md`` 2):
+Follows the official code (``ahmed-nady/Multimodal-Action-Recognition`` @ 32267f1):
 
 * **RGB stream**: any encoder giving ``volume (B, C_r, T_r, h, w)`` for the ``video`` role; the paper's
   is ``xshiftnet_rgb`` (432 channels, 16 frames, 7 x 7 for 224 x 224 input).
@@ -190,6 +190,7 @@ class BranchCrossEntropy(nn.Module):
 SPEC = MixerSpec(
     name="epamnet",
     factory=EPAMNet,
+    aux=frozenset({"logits_per_modality", "attention"}),
     nested={"pose_encoder": "encoder@pose_args"},
     needs={"video": frozenset({"volume"}), "pose": frozenset({"volume"})},
     doc="EPAM-Net: pose X-ShiftNet on heatmaps, spatial-temporal attention on the RGB volume, summed two-head logits.",

@@ -57,6 +57,7 @@ class LateMixer(PooledMixer):
 SPEC = MixerSpec(
     name="late",
     factory=LateMixer,
+    aux=frozenset({"logits_per_modality"}),
     needs={EVERY_MODALITY: frozenset({"pooled"})},
     doc="A classifier per modality; weighted sum of logits over the modalities present.",
 )

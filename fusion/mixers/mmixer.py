@@ -1,12 +1,12 @@
 """M-Mixer: Modality Mixer for multimodal action recognition (Lee et al., WACV 2023; CFEM from arXiv 2311.12344).
 
-What follows the papers' abstracts ([ABS], ``mixers.md`` 1.2): every modality is a feature sequence
+What follows the papers' abstracts ([ABS]): every modality is a feature sequence
 ``F^m = (f^m_1 .. f^m_T)``; for each modality ``m`` a clip-level *action content* of the other
 modalities is built; a recurrent **Modality Mixer Unit (MCU)** walks over ``F^m`` and injects that
 content at every step; the follow-up's **CFEM** builds the content with learnable queries, one set
 per modality; a classifier reads the fused result.
 
-What is proposed here ([INF], ``mixers.md`` 1.3 -- no code or paper body is public, replace when it is):
+What is proposed here ([INF] -- no code or paper body is public, replace when it is):
 
 * the input projection ``Linear(D_m -> d)`` of each encoder's frames (the paper's extractor output);
 * the content: ``a^m`` = temporal mean of ``F^m`` (``content="mean"``) and
@@ -49,7 +49,7 @@ class MCUCell(nn.Module):
 
     The GRU part uses ``torch.nn.GRUCell``'s parameter layout (``ih``/``hh`` hold the r, z, n blocks,
     both with biases), so with ``W_c' = 0`` and ``W_gc = 0`` the cell *is* a ``GRUCell`` with the same
-    weights (``mixers.md`` 1.3 sanity property).
+    weights (a sanity property).
     """
 
     def __init__(self, input_size: int, content_size: int, hidden_size: int):
@@ -243,6 +243,7 @@ class MMixer(nn.Module):
 SPEC = MixerSpec(
     name="mmixer",
     factory=MMixer,
+    aux=frozenset({"logits_per_modality", "states", "content"}),
     needs={EVERY_MODALITY: frozenset({"frames"})},
     doc="M-Mixer: per-modality MCU recurrences with the other modalities' action content (mean or CFEM) [INF].",
 )

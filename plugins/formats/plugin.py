@@ -1,7 +1,7 @@
 """The formats plugin: readers of the real datasets' release formats, registered as datasets.
 
 Each factory is the reader class itself, so a recipe's ``data.dataset.args`` are checked against
-its typed arguments. Every reader yields Sample dicts (DESIGN.md section 3), raises
+its typed arguments. Every reader yields Sample dicts, raises
 :class:`fusion.errors.DataError` naming the file for bad data, and has ``check()`` for
 ``fusion data check`` (see :func:`fusion_plugins.formats.common.scan`).
 """

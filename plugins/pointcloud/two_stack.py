@@ -1,4 +1,4 @@
-"""The two-stack PointNet++ of UniPose's point-cloud branch, as C3P's ``pose_net_v2`` (``mixers.md`` 4.3).
+"""The two-stack PointNet++ of UniPose's point-cloud branch, as C3P's ``pose_net_v2``.
 
 Each stack is a PointNet++ encoder-decoder (3 set abstractions, 3 feature propagations) giving a
 per-point feature, read by two heads: ``H`` (sigmoid closeness of each point to each joint) and ``V``
@@ -34,7 +34,7 @@ SA_MLPS = ((64, 64, 128), (128, 128, 256), (256, 512, 1024))
 FP_MLPS = ((256, 256), (256, 128), (128, 128, 128))
 C3P_RADII = (0.015**0.5, 0.04**0.5)
 
-#: CPU-test configuration (mixers.md 4.8): 256 points, 64/16 centroids, k 8, MLPs / 8, J = 5.
+#: CPU-test configuration: 256 points, 64/16 centroids, k 8, MLPs / 8, J = 5.
 SMALL = {
     "num_joints": 5,
     "num_centroids": (64, 16),

@@ -2,7 +2,7 @@
 
 Each joint of each person becomes a Gaussian on an ``h x w`` grid, ``score * exp(-d^2 / (2 sigma^2))``,
 cut to zero outside the ``int(mu -/+ 3 sigma)`` pixel window as PoseC3D does; persons are merged by a
-maximum. EPAM-Net uses sigma 0.6 on a 56 x 56 grid for 17 COCO keypoints (``mixers.md`` 2.2). The
+maximum. EPAM-Net uses sigma 0.6 on a 56 x 56 grid for 17 COCO keypoints. The
 keypoints are in the pixel frame of an ``image_size`` image (the box the RGB frames show), rescaled to
 the grid, so heatmaps and RGB stay spatially aligned.
 

@@ -1,6 +1,6 @@
 """Raw 2D keypoints as joint features: the pose input of token mixers (3D deformable transformer).
 
-The 3D deformable cross-modal transformer (``mixers.md`` 3.3 [INF]) makes its pose tokens from each
+The 3D deformable cross-modal transformer ([INF]) makes its pose tokens from each
 joint's ``(x, y, score)`` with a linear layer; this parameter-free ``pose2d`` encoder only puts the
 keypoints into the ``joints`` layout ``(B, 3, T, V)``: pixel coordinates scaled to [-1, 1] by the image
 size (so they match a video map covering the same box) and persons merged by keeping, per frame, the

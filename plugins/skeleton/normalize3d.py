@@ -1,4 +1,4 @@
-"""PYSKL's 3D skeleton pre-normalisation and random scaling (BRL's NTU pipeline, skeleton-supervised.md 3.3).
+"""PYSKL's 3D skeleton pre-normalisation and random scaling (BRL's NTU pipeline).
 
 ``skeleton.pre_normalize_3d`` puts every clip in a body-centred frame: frames without the main
 person are dropped (the person with more valid frames becomes the main one), joint ``center`` of

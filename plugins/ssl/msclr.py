@@ -269,6 +269,7 @@ class ConventionEnsemble(nn.Module):
 
 ENSEMBLE_SPEC = MixerSpec(
     name="msclr_ensemble", factory=ConventionEnsemble, needs={EVERY_MODALITY: frozenset({"pooled"})},
+    aux=frozenset({"logits_per_modality"}),
     doc="MS-CLR ensemble: a linear classifier per skeleton convention, logits averaged.",
 )
 SPEC = ObjectiveSpec(name="msclr", factory=MSCLR,

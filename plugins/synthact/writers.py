@@ -1,6 +1,6 @@
 """Write SynthAct in the real datasets' file formats, so the real readers are exercised end to end.
 
-Layout of the output folder (NTU RGB+D names; see ecosystem-and-formats.md section B)::
+Layout of the output folder (NTU RGB+D names)::
 
     nturgb+d_skeletons/SsssCcccPpppRrrrAaaa.skeleton        Kinect v2 text format
     nturgb+d_depth_masked/SsssCcccPpppRrrrAaaa/MDepth-%08d.png   16-bit PNG, millimetres, 0 = no reading

@@ -1,6 +1,6 @@
 """Anchor-to-joint (A2J) regression: dense in-plane anchors vote for each joint's pixel and depth.
 
-A2J (Xiong et al., ICCV'19, ``mixers.md`` 4.5): anchors are tiled over the image (``offsets`` inside
+A2J (Xiong et al., ICCV'19): anchors are tiled over the image (``offsets`` inside
 every ``stride`` x ``stride`` cell). For anchor ``a`` and joint ``j`` the heads predict a response
 ``s_aj``, an in-plane offset ``o_aj`` (pixels) and a depth ``d_aj``; with ``w_aj = softmax_a(s_aj)``
 the joint is ``u_j = sum_a w_aj (anchor_a + o_aj)``, ``z_j = sum_a w_aj d_aj``. The official heads

@@ -1,7 +1,7 @@
 """Cross-modality input for the point-cloud branch: how close each point lies to each 2D detection.
 
 UniPose couples its point-cloud network with the 2D detector ("cross-modality interaction", not
-specified; ``mixers.md`` 4.4 [INF]). Here every point is projected into the image and gets one channel
+specified; [INF]). Here every point is projected into the image and gets one channel
 per joint, ``score_j exp(-|proj(p_i) - u_j|^2 / (2 sigma^2))``: a 2D heatmap read at the point. The
 network then sees which points lie on which joint's ray, and the voting can start from those points
 (``UniPosePointCloud(detection_channels=J)``), i.e. from a point-cloud version of the naive lift.

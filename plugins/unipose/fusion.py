@@ -93,6 +93,7 @@ SPEC = MixerSpec(
     name="unipose_fusion",
     factory=UniPoseFusion,
     nested={"recogniser": "encoder", "cloud": "encoder"},
+    aux=frozenset({"lifted"}),
     needs={"pose": frozenset({"joints", "xyz"})},
     doc="UniPose fusion (proposed): lifted-skeleton stream + point-cloud stream of the same clip, concatenated.",
 )

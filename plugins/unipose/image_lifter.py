@@ -1,6 +1,6 @@
 """UniPose's RGB and depth lifters: a per-frame backbone + A2J heads -> joint pixel and depth -> 3D.
 
-UniPose (``mixers.md`` 4.5) trains these from the point-cloud branch's pseudo-labels projected into the
+UniPose trains these from the point-cloud branch's pseudo-labels projected into the
 image, so no human 3D label is needed. Predicted depth is ``z = z_ref + depth_unit * d``, where
 ``z_ref`` is the median depth of the frame's valid pixels for the depth lifter (A2J also regresses
 depth relative to the person) and the constant ``depth_prior`` for RGB, which sees no depth.

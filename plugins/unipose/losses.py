@@ -1,6 +1,6 @@
 """UniPose weak supervision: what constrains 3D joints when only 2D detections are known.
 
-Terms as in C3P's ``core.py`` (``mixers.md`` 4.4), written for joints ``X (B, T, J, 3)`` in the camera
+Terms as in C3P's ``core.py``, written for joints ``X (B, T, J, 3)`` in the camera
 frame (metres) and 2D detections ``u (B, T, J, 2)`` in pixels:
 
 - ray (2D-to-3D back-projection): the sine-like angle between each joint and the ray through its
@@ -30,7 +30,7 @@ LIMB_NAMES: tuple[str, ...] = ("upper_arm", "forearm", "thigh", "shin")
 #: Mean adult limb lengths in metres (Drillis & Contini segment ratios for a 1.70 m adult). C3P loads
 #: per-dataset means instead (``mean_bones.json``); a recipe can pass its own through ``bone_prior``.
 DEFAULT_BONE_PRIOR: dict[str, float] = {"upper_arm": 0.316, "forearm": 0.248, "thigh": 0.417, "shin": 0.418}
-#: C3P's loss weights (``mixers.md`` 4.4); UniPose's own are not published.
+#: C3P's loss weights; UniPose's own are not published.
 C3P_WEIGHTS: dict[str, float] = {"bone": 1.0, "ray": 10.0, "symmetry": 0.002, "motion": 0.1, "consistency": 0.002}
 
 

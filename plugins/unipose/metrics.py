@@ -1,4 +1,4 @@
-"""Pose metrics (C3P / UniPose protocol, ``mixers.md`` 4.6) and the naive lifting baseline.
+"""Pose metrics (C3P / UniPose protocol) and the naive lifting baseline.
 
 - MPJPE: mean Euclidean distance between predicted and true joints, metres (reports print cm).
 - accuracy within 10 cm (C3P's "mAP@10cm"): the fraction of joints closer than 10 cm.

@@ -28,7 +28,7 @@ from fusion_plugins.unipose.losses import C3P_WEIGHTS, weak_supervision
 from fusion_plugins.unipose.metrics import accuracy_within, mpjpe, naive_lift
 from fusion.types import ObjectiveSpec
 
-#: Default A2J loss weights (``mixers.md`` 4.5).
+#: Default A2J loss weights.
 A2J_WEIGHTS: dict[str, float] = {"informative": 1.0, "inplane": 0.1, "depth": 1.0}
 IMAGE_BRANCHES = ("rgb", "depth")
 

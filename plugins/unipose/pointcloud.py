@@ -1,6 +1,6 @@
 """UniPose's point-cloud branch: OBB normalisation -> two-stack PointNet++ -> joint voting -> camera frame.
 
-Follows C3P's ``pose_pointnet`` (``mixers.md`` 4.3): each frame's points are rotated into their oriented
+Follows C3P's ``pose_pointnet``: each frame's points are rotated into their oriented
 bounding box, scaled by its longest side ``l`` and centred; the two-stack network (the registered
 ``pointnet2_two_stack`` encoder) predicts closeness ``H`` and directions ``V`` per point and joint;
 both stacks' maps are decoded into joints (:func:`vote_joints`) and mapped back to the camera,

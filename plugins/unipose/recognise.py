@@ -53,6 +53,7 @@ SPEC = MixerSpec(
     name="unipose_recognise",
     factory=LiftThenRecognise,
     nested={"recogniser": "encoder"},
+    aux=frozenset({"lifted"}),
     needs={"pose": frozenset({"joints"})},
     doc="Lift-then-recognise: UniPose's lifted 3D joints (role 'pose') classified by any skeleton encoder.",
 )

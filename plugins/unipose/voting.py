@@ -1,6 +1,6 @@
 """Joints from per-point closeness and direction maps: every point votes, the closest ones count.
 
-C3P / UniPose decoding (``mixers.md`` 4.3), differentiable in both maps: point ``p_i`` votes for joint
+C3P / UniPose decoding, differentiable in both maps: point ``p_i`` votes for joint
 ``j`` at ``p_i + (1 - H_ij) (R / l) V_ij`` (``R`` the true radius in metres, ``l`` the box scale, so
 ``R / l`` is the radius in the normalised frame, ``V`` a unit direction); the joint is the
 ``H``-weighted mean of the votes of the ``k`` points with the largest ``H``. A ``weight`` map (e.g.

@@ -1,8 +1,8 @@
 """CascadeFormer's released files (no official-output fixture exists) convert to a forward-equal Fusion model.
 
 The released checkpoints are four bare state dicts (``NTU_finetuned_{T1,T2,cross_attn,head}.pt``) of the
-official classes. Their tensor names follow from the classes' attribute names (specs/skeleton-supervised.md
-section 5 and the released inference script): ``BaseT1`` = ``joint_embedding`` (Linear J·D -> d),
+official classes. Their tensor names follow from the classes' attribute names (the paper's
+description and the released inference script): ``BaseT1`` = ``joint_embedding`` (Linear J·D -> d),
 ``pos_embedding`` (1, 64, d), ``transformer_encoder`` (nn.TransformerEncoder), ``reconstruction_head``;
 ``BaseT2`` = ``encoder``; ``CrossAttentionWithFFN`` = ``cross_attention`` (MHA), ``norm1``, ``ffn`` (Linear,
 ReLU, Dropout, Linear), ``norm2``; ``GaitRecognitionHeadMLP`` = ``net`` (LN, Dropout, Linear, ReLU, Dropout,

@@ -1,5 +1,5 @@
 """Every registered mixer: builds over encoders of given sizes, runs on exactly the Features fields its spec
-declares it needs (nothing else is filled), and honours masks: where a modality is masked out, changing
+declares it needs (nothing else is filled), puts only the declared keys in ``aux``, and honours masks: where a modality is masked out, changing
 that modality's features cannot change the output.
 
 Features are random tensors of the documented layouts (:data:`fusion.types.FEATURE_FIELDS`); a mixer whose
@@ -64,6 +64,8 @@ def test_mixer_contract(name):
     masks = {m: torch.ones(B, dtype=torch.bool) for m in features}
     with torch.no_grad():
         full = output(mixer, features, masks)
+        declared = set(mixer(features, masks).aux)
+    assert declared <= set(spec.aux), f"{name}: aux keys {sorted(declared - set(spec.aux))} are not in its spec's aux"
     assert full.shape[0] == B and torch.isfinite(full).all()
     if full.shape[-1] != 5:
         assert full.shape[-1] == mixer.out_dim

@@ -1,4 +1,4 @@
-"""X-ShiftNet (EPAM-Net, mixers.md 2.3-2.6 and 2.11): official structure, shapes, init, local weights."""
+"""X-ShiftNet (EPAM-Net): official structure, shapes, init, local weights."""
 
 import pytest
 import torch

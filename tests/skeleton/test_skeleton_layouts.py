@@ -6,7 +6,7 @@ import pytest
 from fusion.errors import RecipeError
 from fusion_plugins.skeleton.layouts import get_layout, layout_names
 
-# skeleton-supervised.md 0.1, 1-based (child, parent).
+# The NTU RGB+D joint list, 1-based (child, parent).
 NTU_LIST_A = [(1, 2), (2, 21), (3, 21), (4, 3), (5, 21), (6, 5), (7, 6), (8, 7), (9, 21), (10, 9), (11, 10), (12, 11),
               (13, 1), (14, 13), (15, 14), (16, 15), (17, 1), (18, 17), (19, 18), (20, 19), (22, 23), (23, 8),
               (24, 25), (25, 12)]

@@ -1,4 +1,4 @@
-"""BRL invariants (skeleton-supervised.md 3.8)."""
+"""BRL invariants."""
 
 import numpy as np
 import pytest

@@ -1,4 +1,4 @@
-"""CascadeFormer invariants (skeleton-supervised.md 5.6)."""
+"""CascadeFormer invariants."""
 
 import pytest
 import torch

@@ -1,4 +1,4 @@
-"""FineTec invariants (skeleton-supervised.md 4.5)."""
+"""FineTec invariants."""
 
 import numpy as np
 import torch

@@ -1,4 +1,4 @@
-"""Hyper-GCN invariants (skeleton-supervised.md 1.7)."""
+"""Hyper-GCN invariants."""
 
 import torch
 

@@ -1,4 +1,4 @@
-"""PSUMNet invariants (skeleton-supervised.md 2.6)."""
+"""PSUMNet invariants."""
 
 import numpy as np
 import pytest

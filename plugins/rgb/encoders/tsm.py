@@ -2,7 +2,7 @@
 
 One fold of channels (``C // shift_div``) is shifted one frame toward the past, the next fold one frame
 toward the future, the rest stays; the frames shifted in at the sequence ends are zeros. Used by the
-timm per-frame TSM encoder and by X-ShiftNet (EPAM-Net, ``mixers.md`` section 2.3), both with the shift
+timm per-frame TSM encoder and by X-ShiftNet (EPAM-Net), both with the shift
 applied to the input of a residual block's first convolution only ("residual shift"), so the identity
 path keeps every frame's own features.
 """

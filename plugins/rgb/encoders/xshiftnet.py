@@ -1,4 +1,4 @@
-"""X-ShiftNet, the two backbones of EPAM-Net (Abdelkawy et al., Neurocomputing 2025; ``mixers.md`` 2.3-2.6).
+"""X-ShiftNet, the two backbones of EPAM-Net (Abdelkawy et al., Neurocomputing 2025).
 
 An X3D network made "2D": every 3D conv becomes a depthwise 1x3x3 conv, the temporal stem conv is
 removed, and time is mixed only by a temporal shift at the input of each block's first conv. Built
@@ -29,7 +29,7 @@ from fusion.types import EncoderSpec
 from fusion_plugins.rgb.encoders._common import VIDEO_PROVIDES, VolumeEncoder, load_local_checkpoint
 from fusion_plugins.rgb.encoders.tsm import temporal_shift
 
-#: CPU-test configurations (mixers.md 2.11): base width 8, one block per stage.
+#: CPU-test configurations: base width 8, one block per stage.
 RGB_SMALL = {"base_channels": 8, "stage_blocks": (1, 1, 1, 1)}
 POSE_SMALL = {"base_channels": 8, "stage_blocks": (1, 1, 1)}
 
