@@ -103,29 +103,32 @@ def claim(run_dir: Path, resume: bool = False, overwrite: bool = False, main: bo
         return
     lock = RunLock(run_dir)
     aside = None
+    if not resume and not run_dir.is_dir():
+        _make(run_dir)
     if run_dir.is_dir():
         lock.acquire()  # a running writer is reported before anything else is decided
-    if resume and not is_run(run_dir):
-        lock.release()
-        raise TrainingError(f"--resume: {run_dir} holds no run (no complete checkpoint under {run_dir / 'checkpoints'})")
-    if run_dir.is_dir():
-        if is_run(run_dir) and not resume:
+    try:
+        if resume and not is_run(run_dir):
+            raise TrainingError(f"--resume: {run_dir} holds no run (no complete checkpoint under "
+                                f"{run_dir / 'checkpoints'})")
+        if not resume and is_run(run_dir):  # checked under the lock: a racing writer cannot slip in
             if not overwrite:
-                lock.release()
                 raise RunDirError(f"--out {run_dir} already holds a run; continue it with --resume, or pass "
                                   "--overwrite to move it aside and start again, or choose another --out")
             lock.release()
             aside = _move_aside(run_dir)
-    if lock.fd is None:
-        try:
-            run_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise RunDirError(f"--out {run_dir} cannot be created ({exc.strerror})") from None
-        lock.acquire()
-    try:
+            _make(run_dir)
+            lock.acquire()
         yield aside
     finally:
         lock.release()
+
+
+def _make(run_dir: Path) -> None:
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RunDirError(f"--out {run_dir} cannot be created ({exc.strerror})") from None
 
 
 # ---------------------------------------------------------------------------------------------- atomic files
