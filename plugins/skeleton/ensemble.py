@@ -2,7 +2,8 @@
 
 Each stream (joint, bone, joint-motion, bone-motion; or PSUMNet's body/hand/leg parts) is trained as
 its own run; the reported accuracy is that of ``Σ_s w_s · scores_s``. Weights come from the recipe;
-:data:`KNOWN_WEIGHTS` holds the ones the reference code uses.
+:data:`KNOWN_WEIGHTS` holds the ones the reference code uses. The sum itself is the core's
+:func:`fusion.bench.fuse.weighted_sum` (the one ``fusion fuse-scores`` uses); this module names streams.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from fusion.bench.fuse import weighted_sum
 from fusion.errors import RecipeError
 
 #: Stream weights from the reference implementations.
@@ -56,10 +58,4 @@ def ensemble_scores(scores: Mapping[str, np.ndarray], weights: Mapping[str, floa
     shapes = {a.shape for a in arrays.values()}
     if len(shapes) != 1 or len(next(iter(shapes))) != 2:
         raise RecipeError(f"ensemble_scores: every stream needs (N, K) scores of one shape, got {sorted(shapes)}")
-    total = np.zeros(next(iter(shapes)))
-    for name, array in arrays.items():
-        if softmax:
-            array = np.exp(array - array.max(-1, keepdims=True))
-            array = array / array.sum(-1, keepdims=True)
-        total += weights[name] * array
-    return total
+    return weighted_sum(list(arrays.values()), [weights[name] for name in arrays], softmax)

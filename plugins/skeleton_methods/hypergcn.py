@@ -17,8 +17,8 @@ is undocumented). The model, per block ``ReLU(MS-TCN(M-HGC(x)) + residual(x))``:
 - **Stem**: ``tanh(Linear(C→128)(x) + pos)``, BN over (M·V·128); **skips** inside each stage
   (input(l3) = out(l2) + out(l1), likewise l6 and l9).
 - **Divergence loss** on the virtual-joint embeddings: ``L_l = (Σ ReLU(cos(E_a, E_b)) − h)/(h(h−1))``,
-  averaged over layers; reported as ``Features.aux['losses']['divergence']`` (objective ``classify_aux``
-  adds it to CE with label smoothing 0.1, as the paper's ``L = CE + L_div``).
+  averaged over layers; reported as ``Features.aux['losses']['divergence']`` (``classify`` adds every
+  ``aux['losses']`` term to CE with label smoothing 0.1, as the paper's ``L = CE + L_div``).
 
 Configurations ``base`` (128-256-256) and ``large`` (128-256-512) match the official models parameter for
 parameter (``PA`` is a frozen parameter there too, so both trainable and total counts compare).

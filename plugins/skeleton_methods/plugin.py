@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from fusion.hookspecs import hookimpl
-from fusion.types import EncoderSpec, ObjectiveSpec, TransformSpec
+from fusion.types import EncoderSpec, TransformSpec
 from fusion_plugins.skeleton_methods import brl, cascadeformer, finetec, transforms
 from fusion_plugins.skeleton_methods.cascadeformer import CascadeFormerEncoder, CascadeFormerT1Encoder
 from fusion_plugins.skeleton_methods.finetec import FineTec
 from fusion_plugins.skeleton_methods.hypergcn import hypergcn
-from fusion_plugins.skeleton_methods.objectives import ClassifyWithEncoderLosses
 from fusion_plugins.skeleton_methods.psumnet import PartStream, psumnet
 
 _PROVIDES = frozenset({"pooled", "joints", "frames"})
@@ -39,8 +38,6 @@ def fusion_add_heads():
 @hookimpl
 def fusion_add_objectives():
     return [
-        ObjectiveSpec(name="classify_aux", factory=ClassifyWithEncoderLosses,
-                      doc="classify + the encoders' aux['losses'] (Hyper-GCN divergence)."),
         cascadeformer.OBJECTIVE, brl.OBJECTIVE, finetec.OBJECTIVE,
     ]
 

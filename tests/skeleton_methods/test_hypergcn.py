@@ -3,7 +3,6 @@
 import torch
 
 from fusion_plugins.skeleton_methods.hypergcn import divergence_loss, hyperedge_incidence, hypergcn, row_normalise
-from fusion_plugins.skeleton_methods.objectives import with_encoder_losses
 from fusion_plugins.skeleton_methods.transforms import HyperGCNStream
 
 
@@ -34,11 +33,17 @@ def test_divergence_loss_one_at_official_init_zero_for_orthogonal():
     assert torch.isclose(out, torch.tensor(1.0))
 
 
-def test_divergence_reaches_the_objective_through_classify_aux():
-    from fusion.types import Features, ModelOutput
+def test_divergence_reaches_the_objective_through_the_model_output():
+    """``classify`` adds every ``aux['losses']`` term; the model lifts encoders' terms there as ``modality.name``."""
+    from fusion.construct import context, create_mixer
+    from fusion.model import FusionModel
+    from fusion.registry import get_registry
 
-    out = ModelOutput(logits=None, fused=None, features={"skeleton": Features(aux={"losses": {"divergence": 1.0}})})
-    assert with_encoder_losses(out).aux["losses"] == {"skeleton.divergence": 1.0}
+    encoder = hypergcn(config="small", num_persons=1)
+    mixer = create_mixer({"name": "concat"}, context(get_registry()), {"skeleton": encoder.out_dim}, 3, {})
+    batch = {"skeleton": torch.randn(2, 3, 16, 25, 1), "mask": {"skeleton": torch.ones(2, dtype=torch.bool)}}
+    losses = FusionModel({"skeleton": encoder}, mixer, None)(batch).aux["losses"]
+    assert set(losses) == {"skeleton.divergence"} and torch.isclose(losses["skeleton.divergence"], torch.tensor(1.0))
 
 
 def test_full_base_channel_table():
