@@ -172,29 +172,36 @@ class TorchCodecVideo:
         self.num_frames = int(meta.num_frames_from_content or 0)
         check_counts(path, self.num_frames, meta.num_frames_from_header, meta.duration_seconds_from_header,
                      meta.average_fps_from_header)
+        self._width, self._height = meta.width or 0, meta.height or 0
         self.sequential = path.suffix.lower() not in SEEKABLE
 
     def read(self, indices: np.ndarray) -> np.ndarray:
         indices = _checked(self, indices)
         if self.sequential:
             return sequential_read(self.path, indices, self.num_frames)
-        unique = np.unique(indices)
-        meta = self._decoder.metadata
-        check_frame_size(self.path, meta.width or 0, meta.height or 0, len(unique))
+        gaps = np.diff(indices)
+        increasing = bool(np.all(gaps > 0))  # the usual case: no sort, no gather copy
+        unique = indices if increasing else np.unique(indices)
+        check_frame_size(self.path, self._width, self._height, len(unique))
         step = int(unique[1] - unique[0]) if len(unique) > 1 else 1
+        contiguous = bool(np.all((gaps if increasing else np.diff(unique)) == step))
         try:
-            if np.all(np.diff(unique) == step):  # all frames, a clip, a stride: one decoding run, no seeks
+            if contiguous:  # all frames, a clip, a stride: one decoding run, no seeks
                 batch = self._decoder.get_frames_in_range(int(unique[0]), int(unique[-1]) + 1, step)
             else:
                 batch = self._decoder.get_frames_at(unique.tolist())
         except Exception as exc:
             raise DataError(f"{self.path}: decoding frames {unique.min()}..{unique.max()} failed with torchcodec: "
                             f"{_first_line(exc)}") from None
-        pts = batch.pts_seconds.numpy()
-        if len(pts) != len(unique) or (len(pts) > 1 and np.any(np.diff(pts) <= 0)):
-            self.sequential = True  # timestamps contradict the frame order: trust only sequential decoding
-            return sequential_read(self.path, indices, self.num_frames)
-        return _gather(unique, batch.data.numpy(), indices)
+        if len(batch.data) != len(unique):
+            raise DataError(f"{self.path}: torchcodec returned {len(batch.data)} frames for {len(unique)} asked for")
+        if not contiguous:  # after seeks: the timestamps must follow the frame order, else decode in order
+            pts = batch.pts_seconds.numpy()
+            if len(pts) > 1 and np.any(np.diff(pts) <= 0):
+                self.sequential = True
+                return sequential_read(self.path, indices, self.num_frames)
+        frames = batch.data.numpy()
+        return frames if increasing else _gather(unique, frames, indices)
 
 
 class PyAVVideo:
