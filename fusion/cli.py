@@ -157,13 +157,12 @@ def _eval_protocol(args) -> int:
     """``fusion eval RUN --protocol NAME``: run by the plugin that implements ``fusion_run_protocol`` (ssl)."""
     from fusion.registry import get_registry
 
-    given = {k: getattr(args, k) for k in ("epochs", "lr", "weight_decay", "classes", "modality", "mode")
-             if getattr(args, k) is not None}
-    options = dict(checkpoint=args.checkpoint, init=args.init, batch_size=args.batch_size, head=args.head,
-                   k=args.k, temperature=args.temperature, fraction=args.fraction, balanced=args.balanced,
-                   seeds=args.seeds, layer_decay=args.layer_decay,
-                   label_smoothing=args.label_smoothing, warmup_epochs=args.warmup_epochs, shots=args.shots,
-                   episodes=args.episodes, cache=not args.no_feature_cache, **given)
+    # only what the command line gives: the protocol defaults live once, in the plugin's options
+    names = ("checkpoint", "init", "epochs", "lr", "weight_decay", "classes", "modality", "mode", "batch_size", "head",
+             "k", "temperature", "fraction", "seeds", "layer_decay", "label_smoothing", "warmup_epochs", "shots",
+             "episodes")
+    options = {k: getattr(args, k) for k in names if getattr(args, k) is not None}
+    options.update({"balanced": True} if args.balanced else {}, **({"cache": False} if args.no_feature_cache else {}))
     result = get_registry().manager.hook.fusion_run_protocol(
         run_dir=Path(args.run_dir), protocol=args.protocol, options=options, overrides=list(args.overrides),
         trust_plugins=args.trust_plugins)
@@ -171,7 +170,7 @@ def _eval_protocol(args) -> int:
         raise FusionError(f"--protocol {args.protocol}: no installed plugin runs evaluation protocols (the ssl plugin "
                           "does); install it or drop --protocol")
     extra = f" ± {result['top1_std']:.4f}" if "top1_std" in result else ""
-    print(f"{args.protocol} ({args.init}) top-1 {result['top1']:.4f}{extra} -> {result['output']}")
+    print(f"{args.protocol} ({result['init']}) top-1 {result['top1']:.4f}{extra} -> {result['output']}")
     return 0
 
 
@@ -229,25 +228,25 @@ def build_parser() -> argparse.ArgumentParser:
                    help="import the run's recipe plugins: (code) even though you did not train this run here")
     p.add_argument("--protocol", help="representation evaluation of the run's encoder instead of its classifier, run "
                    "by a plugin (ssl: linear, knn, finetune, semi, fewshot)")
-    p.add_argument("--init", choices=["checkpoint", "random"], default="checkpoint",
-                   help="random: the same architecture untrained (the baseline)")
+    p.add_argument("--init", choices=["checkpoint", "random"],
+                   help="checkpoint (default) or random: the same architecture untrained (the baseline)")
     p.add_argument("--modality", help="encoder to evaluate (default: the first)")
     p.add_argument("--epochs", type=_count(1), help="linear/finetune/semi epochs (default 100)")
     p.add_argument("--lr", type=_number(0), help="linear 0.1, finetune 5e-4 by default")
     p.add_argument("--weight-decay", type=_number(0), help="linear 0, finetune 0.05 by default")
-    p.add_argument("--batch-size", type=_count(1), default=128, help="linear probe batch")
-    p.add_argument("--head", choices=["bn_linear", "linear"], default="bn_linear", help="linear probe head")
-    p.add_argument("--k", type=_count(1), default=1, help="kNN neighbours (1: 1-NN)")
-    p.add_argument("--temperature", type=_number(0), default=0.0, help="kNN weight exp(sim/T); 0: plain votes")
-    p.add_argument("--fraction", type=float, default=0.01, help="semi: labelled fraction (0.01, 0.1)")
+    p.add_argument("--batch-size", type=_count(1), help="linear probe batch (default 128)")
+    p.add_argument("--head", choices=["bn_linear", "linear"], help="linear probe head (default bn_linear)")
+    p.add_argument("--k", type=_count(1), help="kNN neighbours (1: 1-NN)")
+    p.add_argument("--temperature", type=_number(0), help="kNN weight exp(sim/T); 0: plain votes")
+    p.add_argument("--fraction", type=float, help="semi: labelled fraction (0.01, 0.1)")
     p.add_argument("--balanced", action="store_true", help="semi: class-balanced subset (default random)")
-    p.add_argument("--seeds", type=int, nargs="+", default=[0], help="semi: subset seeds (mean reported)")
+    p.add_argument("--seeds", type=int, nargs="+", help="semi: subset seeds (mean reported)")
     p.add_argument("--mode", help="semi: what trains (finetune, the default, or linear)")
-    p.add_argument("--layer-decay", type=_number(0, 1), default=0.8, help="finetune: layer-wise lr decay")
-    p.add_argument("--label-smoothing", type=_number(0, 1), default=0.1, help="finetune: label smoothing")
-    p.add_argument("--warmup-epochs", type=_number(0), default=5.0, help="finetune: warm-up epochs")
-    p.add_argument("--shots", type=_count(1), default=1, help="fewshot: labelled samples per class")
-    p.add_argument("--episodes", type=_count(1), default=20, help="fewshot: episodes averaged")
+    p.add_argument("--layer-decay", type=_number(0, 1), help="finetune: layer-wise lr decay")
+    p.add_argument("--label-smoothing", type=_number(0, 1), help="finetune: label smoothing")
+    p.add_argument("--warmup-epochs", type=_number(0), help="finetune: warm-up epochs")
+    p.add_argument("--shots", type=_count(1), help="fewshot: labelled samples per class")
+    p.add_argument("--episodes", type=_count(1), help="fewshot: episodes averaged")
     p.add_argument("--classes", type=int, nargs="+", help="fewshot: held-out class ids (default: second half)")
     p.add_argument("--no-feature-cache", action="store_true",
                    help="linear/knn/fewshot: extract frozen features again; neither read nor write RUN_DIR/feature-cache")
