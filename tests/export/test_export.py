@@ -27,6 +27,7 @@ ROOT = __import__("pathlib").Path(__file__).parents[2]
 
 def built_model(recipe: str, *overrides: str):
     recipe = load_recipe(ROOT / recipe, [*TINY, *overrides])
+    recipe["model"]["init"] = None  # a fine-tuning recipe's pre-trained stage is not needed for parity
     built = build_all(recipe)
     model = built.module.model.eval()
     generator = torch.Generator().manual_seed(0)
@@ -135,3 +136,12 @@ def test_cli_exports_a_trained_run(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "fusion", "export", str(tmp_path / "nowhere")], capture_output=True,
                          text=True, env=env, cwd=tmp_path)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr and "nowhere" in bad.stderr
+
+
+@pytest.mark.parametrize("frames", [2, 3, 9])
+def test_xshiftnet_time_gradient_is_torch_gradient_bit_for_bit(frames):
+    from fusion_plugins.rgb.encoders.xshiftnet import time_gradient
+
+    for dtype in (torch.float32, torch.float64):
+        x = torch.randn(2, 3, frames, 4, 4, dtype=dtype)
+        assert torch.equal(time_gradient(x), torch.gradient(x, dim=2)[0])

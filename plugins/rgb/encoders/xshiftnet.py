@@ -34,6 +34,15 @@ RGB_SMALL = {"base_channels": 8, "stage_blocks": (1, 1, 1, 1)}
 POSE_SMALL = {"base_channels": 8, "stage_blocks": (1, 1, 1)}
 
 
+def time_gradient(x: torch.Tensor, dim: int = 2) -> torch.Tensor:
+    """``torch.gradient(x, dim=dim)[0]`` written out (one-sided at the ends, central inside), bit for bit;
+    ``torch.gradient`` fixes the batch size when a model is exported (``fusion export``)."""
+    t = x.shape[dim]
+    first = x.narrow(dim, 1, 1) - x.narrow(dim, 0, 1)
+    last = x.narrow(dim, t - 1, 1) - x.narrow(dim, t - 2, 1)
+    return torch.cat([first, (x.narrow(dim, 2, t - 2) - x.narrow(dim, 0, t - 2)) / 2, last], dim)
+
+
 def se_width(channels: int, ratio: float, divisor: int = 8) -> int:
     """SE bottleneck width as in X3D: round ``channels * ratio`` to a multiple of 8 (at least 8), +8 if <90%."""
     width = channels * ratio
@@ -171,7 +180,7 @@ class XShiftNet(VolumeEncoder):
 
     def forward_volume(self, x: torch.Tensor) -> torch.Tensor:
         if self.frame_difference:
-            motion = torch.gradient(x, dim=2)[0] if x.shape[2] > 1 else torch.zeros_like(x)
+            motion = time_gradient(x) if x.shape[2] > 1 else torch.zeros_like(x)
             x = torch.cat([x, motion], dim=1)
         x = self.conv1_s(x)
         for name in self.res_layers:
