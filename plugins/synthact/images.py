@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from fusion.train.console import bar, progress_enabled
 from fusion_plugins.synthact.actions import OBJECTS
 from fusion_plugins.synthact.body import Subjects
 from fusion_plugins.synthact.cache import ArrayCache
@@ -129,7 +130,8 @@ def render_to_cache(cfg: SynthActConfig, index: SampleIndex, scene: Scene, cache
 
     with ExitStack() as stack:
         targets = {m: stack.enter_context(cache.create(m, *shapes[m])) for m in want}
-        for start in range(0, len(index), chunk):
+        starts = range(0, len(index), chunk)
+        for start in bar(starts, desc=f"rendering {', '.join(want)}", enabled=progress_enabled()):
             rows = np.arange(start, min(start + chunk, len(index)))
             for m, array in render_chunk(cfg, index, scene, rows, want, subjects).items():
                 targets[m][rows] = array

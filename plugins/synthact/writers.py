@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from fusion.errors import DataError
+from fusion.train.console import bar, progress_enabled
 from fusion_plugins.synthact.body import JOINTS, LAYOUT, PARENTS, J
 from fusion_plugins.synthact.cameras import KINECT_COLOR, KINECT_DEPTH, make_cameras, project
 from fusion_plugins.synthact.config import GENERATOR_VERSION, PROTOCOLS, SynthActConfig
@@ -260,7 +261,7 @@ def write_synthact(
             folder = out / SKELETON_DIR
             folder.mkdir(exist_ok=True)
             persons = scene.skeleton.shape[1]
-            for i, name in enumerate(ids):
+            for i, name in enumerate(bar(ids, desc="writing skeleton", enabled=progress_enabled())):
                 body_ids = [BODY_ID_BASE + 8 * i + m + 1 for m in range(persons)]
                 text = skeleton_text(np.asarray(scene.skeleton[i], np.float64), np.asarray(scene.tracking[i]), body_ids)
                 (folder / f"{name}.skeleton").write_text(text)
@@ -276,7 +277,7 @@ def write_synthact(
         timed("pose2d", write_pose2d)
     if "depth" in modalities:
         def write_depth() -> int:
-            for i, name in enumerate(ids):
+            for i, name in enumerate(bar(ids, desc="writing depth", enabled=progress_enabled())):
                 write_depth_folder(out / DEPTH_DIR / name, np.asarray(arrays["depth"][i]))
             return len(ids) * cfg.frames
 
@@ -285,7 +286,7 @@ def write_synthact(
         def write_rgb() -> int:
             folder = out / RGB_DIR
             folder.mkdir(exist_ok=True)
-            for i, name in enumerate(ids):
+            for i, name in enumerate(bar(ids, desc="writing rgb", enabled=progress_enabled())):
                 (folder / f"{name}_rgb.mp4").write_bytes(video_bytes(np.asarray(arrays["rgb"][i]), fps))
             return len(ids)
 

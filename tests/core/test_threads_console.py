@@ -136,3 +136,16 @@ def test_wandb_offline_and_mlflow_file_store(toy_recipe, tmp_path, monkeypatch):
     assert offline and offline[0].stat().st_size > 0
     histories = list((run / "mlruns").glob("*/*/metrics/val/loss"))
     assert len(histories) == 1 and len(histories[0].read_text().splitlines()) == 2  # two epochs, logged once each
+
+
+def test_data_generation_bars(tmp_path, capsys, monkeypatch):
+    from fusion_plugins.synthact.config import SynthActConfig
+    from fusion_plugins.synthact.writers import write_synthact
+
+    monkeypatch.setenv("FUSION_PROGRESS", "1")
+    monkeypatch.setattr(console, "MININTERVAL", 0)
+    cfg = SynthActConfig(subjects=2, classes=2, frames=8, size=16, repetitions=1)
+    write_synthact(tmp_path / "files", cfg, ("skeleton", "rgb"), cache_dir=tmp_path / "cache")
+    err = capsys.readouterr().err
+    assert "rendering rgb" in err and "writing skeleton" in err and "writing rgb" in err
+    assert f"{len(list((tmp_path / 'files').rglob('*_rgb.mp4')))}/" in err  # the bar counted every video
