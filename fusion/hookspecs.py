@@ -126,8 +126,8 @@ def fusion_add_transforms() -> list[TransformSpec]:
 def fusion_add_metrics() -> list[MetricSpec]:
     """Register metrics a recipe lists under ``eval.metrics``: ``factory(**args) -> callable(scores, labels) -> dict``.
 
-    ``scores`` is ``(N, K)``, ``labels`` ``(N,)``; the returned numbers are added to every evaluation
-    report (validation, test and ``fusion eval``).
+    ``scores`` is ``(N, K)``, ``labels`` ``(N,)``; the returned numbers go to ``report["metrics"]`` of every
+    evaluation (validation, test and ``fusion eval``) and the run's summary.
 
     :return: ``list[MetricSpec]``.
     """

@@ -114,7 +114,7 @@ def evaluate(accelerator: Accelerator, model, loader, num_classes: int, clips: i
     """Classification report plus the predictions (for saving and score fusion): logits for one clip,
     averaged softmax probabilities for ``clips`` > 1 (see :func:`multi_clip_predict`). ``report["skipped"]``
     counts the samples ``data.on_error: skip`` dropped (of the first clip). ``metrics`` (the recipe's
-    ``eval.metrics``, from ``fusion_add_metrics``) add their ``(scores, labels) -> dict`` to the report."""
+    ``eval.metrics``, from ``fusion_add_metrics``) add their ``(scores, labels) -> dict`` to ``report["metrics"]``."""
     counts: dict = {}
     if clips > 1:
         scores, labels, indices = multi_clip_predict(accelerator, model, loader, clips, counts)
@@ -130,8 +130,9 @@ def evaluate(accelerator: Accelerator, model, loader, num_classes: int, clips: i
         log_p = scores.clamp_min(1e-12).log() if clips > 1 else scores.log_softmax(-1)
         report["loss"] = float(torch.nn.functional.nll_loss(log_p, labels))
     report["unique_indices"] = int(torch.unique(indices).numel())
+    report["metrics"] = {}
     for metric in metrics:
-        report.update(metric(scores, labels))
+        report["metrics"].update(metric(scores, labels))
     return report, {"scores": scores.numpy(), "labels": labels.numpy(), "indices": indices.numpy()}
 
 

@@ -420,7 +420,7 @@ class Trainer:
                          ("top1", "top5", "mean_class_accuracy", "loss") if k in report}}, step=self.state["global_step"])
         summary = {
             "test": {**{k: report[k] for k in ("top1", "top5", "mean_class_accuracy", "per_class", "count",
-                                               "unique_indices", "skipped")},
+                                               "unique_indices", "skipped", "metrics")},
                      "split": self.recipe["eval"]["split"] or self.recipe["data"]["test_split"],
                      "checkpoint": label, "conditions": conditions},
             "val": ({"top1": self.state["best_top1"], "epoch": self.state.get("best_epoch"),
