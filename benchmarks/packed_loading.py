@@ -7,8 +7,9 @@ float16 keypoints; ``--subjects 70`` gives 5,040 samples) is written as a PySKL 
 ``fusion data pack``'s writer (float32 and float16). Each source is read through a DataLoader as training
 reads it (RecipeDataset + the skeleton collator, batch ``--batch``) with 0 and ``--workers`` workers
 (persistent, so the second epoch is measured warm). Memory is read from ``/proc/PID/smaps_rollup`` after
-the second epoch: the main process's RSS, and each worker's private memory (USS: what one more worker
-costs) and PSS.
+the second epoch: each process's anonymous memory (heap: what a copy of the data costs; the growth per
+worker) and its RSS / USS / PSS, which also count the mapped file's page cache (shared and reclaimable:
+a page read by one worker only shows as that worker's private-clean memory).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ def memory_mb(pid: int) -> dict[str, float]:
     for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]:
         name, value = line.split(":", 1)
         fields[name] = int(value.split()[0]) / 1024
-    return {"rss": fields["Rss"], "pss": fields["Pss"],
+    return {"rss": fields["Rss"], "pss": fields["Pss"], "anon": fields.get("Anonymous", 0),
             "uss": fields.get("Private_Clean", 0) + fields.get("Private_Dirty", 0)}
 
 
@@ -58,6 +59,7 @@ def loader_run(base, batch: int, workers: int) -> dict:
         result["worker_uss_mb"] = round(statistics.mean(m["uss"] for m in worker_memory), 1)
         result["worker_pss_mb"] = round(statistics.mean(m["pss"] for m in worker_memory), 1)
         result["worker_rss_mb"] = round(statistics.mean(m["rss"] for m in worker_memory), 1)
+        result["worker_anon_mb"] = round(statistics.mean(m["anon"] for m in worker_memory), 1)
         loader._iterator._shutdown_workers()
     return result
 
@@ -90,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--json", help="also write the numbers to this file")
+    parser.add_argument("--data", help="keep the export and packs in this folder (reused when present)")
     args = parser.parse_args(argv)
 
     from fusion_plugins.formats.packed import write_pack
@@ -100,12 +103,14 @@ def main(argv: list[str] | None = None) -> int:
 
     results: dict = {"subjects": args.subjects, "frames": args.frames, "workers": args.workers, "batch": args.batch}
     with tempfile.TemporaryDirectory(prefix="packed_bench_") as tmp:
-        tmp = Path(tmp)
+        tmp = Path(args.data or tmp)
+        tmp.mkdir(parents=True, exist_ok=True)
         start = time.perf_counter()
-        cfg = SynthActConfig(subjects=args.subjects, frames=args.frames, second_person=True)
-        index, scene, _ = load_arrays(cfg, ("skeleton",), tmp / "cache")
         pickle_path = tmp / "synthact_3danno.pkl"
-        pickle_path.write_bytes(pickle_bytes(index, annotations_3d(index, scene.skeleton)))
+        if not pickle_path.is_file():
+            cfg = SynthActConfig(subjects=args.subjects, frames=args.frames, second_person=True)
+            index, scene, _ = load_arrays(cfg, ("skeleton",), tmp / "cache")
+            pickle_path.write_bytes(pickle_bytes(index, annotations_3d(index, scene.skeleton)))
         results["generate_s"] = round(time.perf_counter() - start, 1)
         results["pickle_mb"] = round(pickle_path.stat().st_size / 2**20, 1)
         source = PoseAnnotations("all", str(pickle_path))
@@ -129,19 +134,20 @@ def main(argv: list[str] | None = None) -> int:
             for workers in (0, args.workers):
                 rows[(name, workers)] = run = measure_in_subprocess(kind, path, args.batch, workers)
                 print(f"  {name:<15} workers {workers}: {run['samples_per_s']:8.1f} samples/s, main RSS "
-                      f"{run['main']['rss']:.0f} MB" + (f", per worker USS {run['worker_uss_mb']:.0f} MB / PSS "
-                                                       f"{run['worker_pss_mb']:.0f} MB" if workers else ""), flush=True)
+                      f"{run['main']['rss']:.0f} MB, anon {run['main']['anon']:.0f} MB" + (
+                          f", per worker anon {run['worker_anon_mb']:.0f} MB, USS {run['worker_uss_mb']:.0f} MB, "
+                          f"PSS {run['worker_pss_mb']:.0f} MB" if workers else ""), flush=True)
         results["loader"] = {f"{n} / {w} workers": r for (n, w), r in rows.items()}
     print(f"\n{results['samples']} samples x {shape} ({results['pickle_mb']} MB pickle); batch {args.batch}\n")
-    print(f"| reader | samples/s, 0 workers | samples/s, {args.workers} workers | main RSS MB ({args.workers} workers) "
-          "| per-worker private (USS) MB | per-worker PSS MB | pack s |")
+    print(f"| reader | samples/s, 0 workers | samples/s, {args.workers} workers | main anon MB | per-worker anon MB "
+          "| per-worker USS / PSS MB (incl. page cache) | pack s |")
     print("|---|---|---|---|---|---|---|")
     for name in readers:
         single, multi = rows[(name, 0)], rows[(name, args.workers)]
         pack = {"PySKL pickle": "-", "packed float32": results["pack_float32_s"],
                 "packed float16": results["pack_float16_s"]}[name]
-        print(f"| {name} | {single['samples_per_s']:.0f} | {multi['samples_per_s']:.0f} | {multi['main']['rss']:.0f} | "
-              f"{multi['worker_uss_mb']:.0f} | {multi['worker_pss_mb']:.0f} | {pack} |")
+        print(f"| {name} | {single['samples_per_s']:.0f} | {multi['samples_per_s']:.0f} | {multi['main']['anon']:.0f} | "
+              f"{multi['worker_anon_mb']:.0f} | {multi['worker_uss_mb']:.0f} / {multi['worker_pss_mb']:.0f} | {pack} |")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1) + "\n")
     return 0
