@@ -166,9 +166,9 @@ def atomic_path(path: Path) -> Iterator[Path]:
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except Exception as exc:
+    except BaseException as exc:  # KeyboardInterrupt too: no temporary file is left behind
         tmp.unlink(missing_ok=True)
-        if isinstance(exc, FusionError):
+        if isinstance(exc, FusionError) or not isinstance(exc, Exception):
             raise
         if isinstance(exc, OSError) or "No space" in str(exc) or "too large" in str(exc):
             raise _say_write_failed(path, exc) from None
