@@ -14,7 +14,7 @@ from safetensors.torch import load_file
 
 from fusion.data.corruption import time_axes
 from fusion.errors import FusionError
-from fusion.recipe import apply_overrides, from_dict, read_yaml
+from fusion.recipe import apply_overrides, from_dict, parse_override, read_yaml
 from fusion.train import checkpoint as ckpt
 from fusion.train.accel import make_accelerator
 from fusion.train.build import build_all, build_dataset, build_loader, require_samples
@@ -54,8 +54,9 @@ def read_run_recipe(run_dir: Path, overrides=(), trust_plugins: bool = False, re
     if not recipe_file.is_file():
         raise FusionError(f"{run_dir} is not a run directory: no {recipe_file.name}")
     raw = read_yaml(recipe_file)
-    check_plugins(run_dir, raw.get("plugins") if isinstance(raw.get("plugins"), list) else [], trust_plugins,
-                  recipe_file=recipe_file)
+    if not any(parse_override(text)[0] == ["plugins"] for text in overrides):  # an override's list is the user's
+        check_plugins(run_dir, raw.get("plugins") if isinstance(raw.get("plugins"), list) else [], trust_plugins,
+                      recipe_file=recipe_file)
     raw = apply_overrides(raw, overrides)
     source = raw.pop("source", None)
     recipe = from_dict(raw)

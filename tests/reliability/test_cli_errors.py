@@ -216,6 +216,8 @@ def test_plugins_of_a_run_made_elsewhere_are_not_imported(run, tmp_path, capsys,
         line = one_error(capsys, main(argv))
         assert "evil_plugin" in line and "--trust-plugins" in line
     assert not marker.exists()
+    assert main(["eval", str(run), "plugins=[toy_plugin]"]) == 0  # the user's own override: evil_plugin dropped
+    assert not marker.exists()
     main(["eval", str(run), "--trust-plugins"])
     assert marker.read_text() == "ran"  # the flag does import them
 
