@@ -15,6 +15,7 @@ import contextlib
 import errno
 import fcntl
 import os
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -76,8 +77,10 @@ class RunLock:
             os.close(fd)
             raise RunDirError(f"run directory {self.path.parent} is in use by another fusion process (pid {holder}); "
                               "wait for it to finish or choose another --out") from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        except OSError as exc:  # a file system without flock (some network mounts): train, but say so
+            print(f"warning: {self.path.parent}: cannot lock the run directory ({exc.strerror}); "
+                  "make sure no other process trains into it", file=sys.stderr)
+        os.pwrite(fd, f"{os.getpid():<20}\n".encode(), 0)  # fixed width: a reader never sees half of two pids
         self.fd = fd
 
     def release(self) -> None:

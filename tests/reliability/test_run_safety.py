@@ -121,6 +121,17 @@ def test_a_stale_lock_of_a_dead_process_is_taken_over(toy_recipe, finished):
     assert summary["epochs"] == 3
 
 
+def test_a_file_system_without_flock_trains_with_a_warning(toy_recipe, tmp_path, monkeypatch, capsys):
+    import fcntl
+
+    def unsupported(fd, op):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", unsupported)
+    assert train(toy_recipe, tmp_path / "run", epochs=1)["epochs"] == 1
+    assert "cannot lock the run directory (No locks available)" in capsys.readouterr().err
+
+
 def test_two_trainings_racing_on_one_out(toy_recipe, tmp_path):
     toy_recipe["data"]["dataset"]["args"].update(size=64, delay=0.004)
     toy_recipe["train"].update(epochs=2, batch_size=8)
