@@ -348,9 +348,14 @@ def check_args(key: str, factory, args: dict, spec=None, registry: Registry | No
     except (TypeError, ValueError):
         return
     open_kwargs = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
-    accepted = {n for n, p in params.items() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)} - FRAMEWORK_PARAMS
+    from fusion.argtypes import FRAMEWORK_ARGS
+
+    framework = FRAMEWORK_PARAMS | set(FRAMEWORK_ARGS.get(getattr(spec, "kind", ""), ()))
+    if getattr(spec, "kind", "") == "head":  # (in_dim, num_classes), whatever their names
+        framework |= set(list(params)[:2])
+    accepted = {n for n, p in params.items() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)} - framework
     for name in args:
-        if name in FRAMEWORK_PARAMS:
+        if name in framework:
             raise RecipeError(f"{key}.{name}: is set by the framework, remove it from the recipe")
         if name not in accepted and not open_kwargs:
             raise RecipeError(_unknown_key_message(f"{key}.{name}", name, dict.fromkeys(accepted)))
