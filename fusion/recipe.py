@@ -19,8 +19,8 @@ from typing import Any
 import yaml
 
 from fusion.errors import RecipeError
-from fusion.recipe_yaml import load_yaml, read_recipe_text
 from fusion.recipe_ranges import check_ranges
+from fusion.recipe_yaml import load_yaml, read_recipe_text
 from fusion.registry import Registry, unknown_name_message
 
 ANY = object()

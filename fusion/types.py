@@ -15,6 +15,7 @@ from typing import Any, TypedDict
 
 import torch
 
+
 class Sample(TypedDict, total=False):
     """A raw sample (docs/architecture.md, "Contracts"): one numpy array per modality present, in the
     modality's raw layout (keys are modality names, not listed here), plus these keys."""

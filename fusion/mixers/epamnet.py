@@ -28,8 +28,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fusion.errors import ContractError
 from fusion.construct import BuildContext, create_encoder
+from fusion.errors import ContractError
 from fusion.mixers._common import align_time, row_mask, temporal_indices
 from fusion.types import MixerOutput, MixerSpec, ObjectiveSpec
 

@@ -8,9 +8,9 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from fusion.construct import BuildContext, create_dataset, create_metric, create_objective, create_transform
 from fusion.data import Collator, EpochSampler, RecipeDataset
 from fusion.errors import ContractError, DataError, RecipeError
-from fusion.construct import BuildContext, create_dataset, create_metric, create_objective, create_transform
 from fusion.model import FusionModel, build_model
 from fusion.registry import Registry, get_registry
 from fusion.train.threads import worker_init

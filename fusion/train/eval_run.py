@@ -19,7 +19,13 @@ from fusion.train import checkpoint as ckpt
 from fusion.train.accel import make_accelerator
 from fusion.train.build import build_all, build_dataset, build_loader, require_samples
 from fusion.train.evaluate import evaluate, save_predictions
-from fusion.train.labels import check_eval_conditions, checkpoint_label, describe_conditions, result_line, warn_one_class
+from fusion.train.labels import (
+    check_eval_conditions,
+    checkpoint_label,
+    describe_conditions,
+    result_line,
+    warn_one_class,
+)
 from fusion.train.rundir import atomic_path, atomic_write
 from fusion.train.trust import check_plugins
 

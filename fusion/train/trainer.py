@@ -32,11 +32,17 @@ from fusion.train.accel import make_accelerator
 from fusion.train.build import build_all, build_loader, require_samples
 from fusion.train.console import bar, progress_enabled, run_banner
 from fusion.train.evaluate import evaluate, save_predictions
-from fusion.train.labels import (check_eval_conditions, check_warmup, checkpoint_label, describe_conditions,
-                                 result_line, warn_one_class)
-from fusion.train.precise_bn import batches_of, bn_layers, precise_bn_loader, update_bn_stats
+from fusion.train.labels import (
+    check_eval_conditions,
+    check_warmup,
+    checkpoint_label,
+    describe_conditions,
+    result_line,
+    warn_one_class,
+)
 from fusion.train.logger import RunLogger
 from fusion.train.optim import build_optimizer, build_schedule, make_plateau
+from fusion.train.precise_bn import batches_of, bn_layers, precise_bn_loader, update_bn_stats
 from fusion.train.threads import apply_threads
 
 

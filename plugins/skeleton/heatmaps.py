@@ -21,8 +21,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from fusion.errors import ContractError
 from fusion.construct import BuildContext, create_encoder
+from fusion.errors import ContractError
 from fusion.types import EncoderSpec, Features
 
 

@@ -7,7 +7,6 @@ from fusion.hookspecs import hookimpl
 from fusion.types import DatasetSpec
 from fusion_plugins.synthact.config import MODALITIES
 
-
 #: The dataset, imported on first use so that listing plugins stays fast; its arguments are SynthAct's.
 synthact = LazyFactory("fusion_plugins.synthact.dataset:SynthAct",
                        "SynthAct: see fusion_plugins.synthact.dataset.SynthAct for every argument.")

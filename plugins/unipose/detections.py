@@ -18,8 +18,8 @@ from collections.abc import Mapping
 import numpy as np
 
 from fusion.errors import ContractError, RecipeError
-from fusion_plugins.unipose.geometry import INTRINSIC_KEYS
 from fusion.types import TransformSpec
+from fusion_plugins.unipose.geometry import INTRINSIC_KEYS
 
 
 def project_points(points: np.ndarray, k: Mapping, y_up: bool = True) -> np.ndarray:

@@ -15,11 +15,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from fusion.errors import RecipeError
 from fusion.construct import BuildContext, create_encoder
+from fusion.errors import RecipeError
 from fusion.mixers.concat import ConcatMixer
-from fusion_plugins.unipose.recognise import LiftThenRecognise
 from fusion.types import Features, MixerOutput, MixerSpec
+from fusion_plugins.unipose.recognise import LiftThenRecognise
 
 STREAMS = ("lifted", "cloud")
 DEFAULT_CLOUD = {"name": "pointnet2_temporal",

@@ -18,10 +18,10 @@ import torch
 from torch import nn
 
 from fusion.errors import ContractError, RecipeError
+from fusion.types import EncoderSpec, Features
 from fusion_plugins.unipose.a2j import A2JHead
 from fusion_plugins.unipose.backbones import build_backbone
 from fusion_plugins.unipose.geometry import backproject, fold_time, intrinsics_tensor
-from fusion.types import EncoderSpec, Features
 
 MODALITIES = ("rgb", "depth")
 A2J_OFFSETS = {"resnet50": (2, 6, 10, 14), "small": (2, 6)}

@@ -21,12 +21,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from fusion.errors import ContractError
+from fusion.types import ObjectiveSpec
 from fusion_plugins.unipose import inputs
 from fusion_plugins.unipose.body import body_model
 from fusion_plugins.unipose.geometry import backproject, project
 from fusion_plugins.unipose.losses import C3P_WEIGHTS, weak_supervision
 from fusion_plugins.unipose.metrics import accuracy_within, mpjpe, naive_lift
-from fusion.types import ObjectiveSpec
 
 #: Default A2J loss weights.
 A2J_WEIGHTS: dict[str, float] = {"informative": 1.0, "inplane": 0.1, "depth": 1.0}

@@ -18,11 +18,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from fusion.errors import ContractError, RecipeError
 from fusion.construct import BuildContext, create_encoder
+from fusion.errors import ContractError, RecipeError
+from fusion.types import EncoderSpec, Features
 from fusion_plugins.unipose.geometry import cam_to_obb, fold_time, obb_to_cam, oriented_box
 from fusion_plugins.unipose.voting import vote_joints
-from fusion.types import EncoderSpec, Features
 
 
 class UniPosePointCloud(nn.Module):

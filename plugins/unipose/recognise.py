@@ -12,8 +12,8 @@ from __future__ import annotations
 from torch import nn
 
 from fusion.construct import BuildContext, create_encoder
-from fusion_plugins.unipose.body import load_layout
 from fusion.types import MixerOutput, MixerSpec
+from fusion_plugins.unipose.body import load_layout
 
 DEFAULT_RECOGNISER = {"name": "stgcn", "args": {"layout": "ntu25", "in_channels": 3, "config": "small"}}
 
