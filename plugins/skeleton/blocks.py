@@ -236,7 +236,8 @@ class MultiScaleTemporalConv(nn.Module):
         widths = [c.out_channels for c in convs]
         width_seq = sum(widths[:len(seq)])
         chunks = list(F.relu(y[:, :width_seq]).split(widths[:len(seq)], dim=1))
-        chunks += list(y[:, width_seq:].split(widths[len(seq):], dim=1))
+        if merged:  # no empty split: torch.export cannot load a split into zero pieces back (fusion export)
+            chunks += list(y[:, width_seq:].split(widths[len(seq):], dim=1))
         outputs: list[torch.Tensor | None] = [None] * len(self.branches)
         for j, i in enumerate(seq):
             out = chunks[j]

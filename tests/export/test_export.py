@@ -145,3 +145,10 @@ def test_xshiftnet_time_gradient_is_torch_gradient_bit_for_bit(frames):
     for dtype in (torch.float32, torch.float64):
         x = torch.randn(2, 3, frames, 4, 4, dtype=dtype)
         assert torch.equal(time_gradient(x), torch.gradient(x, dim=2)[0])
+
+
+@pytest.mark.slow
+def test_ctrgcn_exported_program_loads_back(tmp_path):
+    """CTR-GCN's merged temporal branches once split a tensor into zero pieces, which torch.export writes
+    but cannot read back."""
+    check(tmp_path, "recipes/synthact/skeleton_ctrgcn.yaml", "exported-program")
