@@ -8,7 +8,7 @@ from torch import nn
 from fusion.construct import BuildContext, build_spec, create_head, create_mixer
 from fusion.errors import ContractError
 from fusion.registry import Registry
-from fusion.types import EVERY_MODALITY, FEATURE_FIELDS, EncoderSpec, Features, MixerSpec, ModelOutput
+from fusion.types import EVERY_MODALITY, FEATURE_FIELDS, Batch, EncoderSpec, Features, MixerSpec, ModelOutput
 
 DEFAULT_MIXER = {"name": "concat", "args": {}}
 
@@ -37,7 +37,7 @@ class FusionModel(nn.Module):
     def modalities(self) -> list[str]:
         return list(self.encoders)
 
-    def encode(self, batch: dict) -> dict[str, Features]:
+    def encode(self, batch: Batch) -> dict[str, Features]:
         missing = [m for m in self.encoders if m not in batch]
         if missing:
             raise ContractError(
@@ -46,7 +46,7 @@ class FusionModel(nn.Module):
             )
         return {m: encoder(batch[m]) for m, encoder in self.encoders.items()}
 
-    def forward(self, batch: dict) -> ModelOutput:
+    def forward(self, batch: Batch) -> ModelOutput:
         features = self.encode(batch)
         masks = {m: batch["mask"][m] for m in features}
         mixed = self.mixer(features, masks)

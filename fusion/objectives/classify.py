@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fusion.types import ObjectiveSpec
+from fusion.types import Batch, ObjectiveOutput, ObjectiveSpec
 
 
 class Classify(nn.Module):
@@ -23,7 +23,7 @@ class Classify(nn.Module):
         self.label_smoothing = label_smoothing
         self.branch_weight = branch_weight
 
-    def forward(self, model, batch) -> tuple[torch.Tensor, dict]:
+    def forward(self, model, batch: Batch) -> tuple[torch.Tensor, ObjectiveOutput]:
         out = model(batch)
         label = batch["label"]
         loss = F.cross_entropy(out.logits.float(), label, label_smoothing=self.label_smoothing)
@@ -41,7 +41,7 @@ class Classify(nn.Module):
         for name, term in out.aux.get("losses", {}).items():
             loss = loss + term
             logs[name] = term.detach()
-        return loss, {"logits": out.logits, "logs": logs}
+        return loss, ObjectiveOutput(logits=out.logits, logs=logs)
 
 
 SPEC = ObjectiveSpec(name="classify", factory=Classify, doc="Cross-entropy on logits plus the model's auxiliary losses.")
