@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from fusion.data.limits import check_classes, check_elements, read_limited_text, regular_file
-from fusion.errors import DataError, RecipeError
+from fusion.errors import DataError
 from fusion_plugins.formats.common import (
     FormatDataset,
     SampleInfo,

@@ -6,7 +6,6 @@ import numpy as np
 from torch.utils.data import Dataset
 
 from fusion.errors import DataError
-
 from fusion_plugins.synthact.body import LAYOUT
 from fusion_plugins.synthact.cameras import make_cameras
 from fusion_plugins.synthact.config import PROTOCOLS, SPLITS, SynthActConfig, check_choice, check_modalities

@@ -13,8 +13,8 @@ from format_writers import (
     write_video,
 )
 
-from fusion.errors import DataError, RecipeError
 from fusion.construct import BuildContext, build_spec
+from fusion.errors import DataError, RecipeError
 from fusion.registry import get_registry
 from fusion_plugins.formats.common import scan
 from fusion_plugins.formats.ntu_dataset import NtuRgbd

@@ -12,8 +12,8 @@ from fusion.mixers.deformable import (
     joint_groups,
     reference_grid,
 )
-from fusion_plugins.skeleton.keypoints import PoseKeypoints, most_confident_person
 from fusion.types import Features
+from fusion_plugins.skeleton.keypoints import PoseKeypoints, most_confident_person
 
 ROLES = {"video": "rgb", "pose": "pose2d"}
 

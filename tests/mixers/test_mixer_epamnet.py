@@ -9,8 +9,8 @@ import torch.nn.functional as F
 from fusion.errors import ContractError, RecipeError
 from fusion.mixers._common import align_time, temporal_indices
 from fusion.mixers.epamnet import BranchCrossEntropy, EPAMNet, SpatialTemporalAttention
-from fusion_plugins.skeleton.heatmaps import PoseHeatmapNet, PoseHeatmaps, keypoint_heatmaps
 from fusion.types import Features, ModelOutput
+from fusion_plugins.skeleton.heatmaps import PoseHeatmapNet, PoseHeatmaps, keypoint_heatmaps
 
 POSE_SMALL = {"base_channels": 8, "stage_blocks": [1, 1, 1]}
 

@@ -10,7 +10,14 @@ from fusion.errors import ContractError
 from fusion_plugins.unipose import losses
 from fusion_plugins.unipose.a2j import A2JHead, anchor_grid
 from fusion_plugins.unipose.body import body_model, load_layout
-from fusion_plugins.unipose.geometry import backproject, cam_to_obb, intrinsics_tensor, obb_to_cam, oriented_box, project
+from fusion_plugins.unipose.geometry import (
+    backproject,
+    cam_to_obb,
+    intrinsics_tensor,
+    obb_to_cam,
+    oriented_box,
+    project,
+)
 from fusion_plugins.unipose.metrics import accuracy_within, mpjpe, naive_lift
 from fusion_plugins.unipose.voting import vote_joints
 
