@@ -8,14 +8,13 @@ The broken set comes from :mod:`broken_inputs`: a tiny NTU-layout folder with on
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 import yaml
+from alarm import deadline
 from broken_inputs import NTU_FAULTS, PICKLE_FAULTS, write_broken_ntu, write_broken_pickle
 
 from fusion.cli import main
@@ -26,28 +25,13 @@ DEADLINE_S = 60
 RAW_ERRORS = re.compile(r"\b(TypeError|ValueError|IndexError|KeyError|AttributeError|RuntimeError|Traceback)\b")
 
 
-@contextmanager
-def deadline(seconds: int = DEADLINE_S):
-    """Fail instead of hanging: SIGALRM interrupts an in-process run that takes longer than ``seconds``."""
-    def expired(signum, frame):
-        raise AssertionError(f"no result within {seconds} s (a hang?)")
-
-    previous = signal.signal(signal.SIGALRM, expired)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
-
-
 def write_recipe(path: Path, recipe: dict) -> Path:
     path.write_text(yaml.safe_dump(recipe))
     return path
 
 
 def run_cli(args: list[str], capsys) -> tuple[int, str, str]:
-    with deadline():
+    with deadline(DEADLINE_S):
         code = main(args)
     captured = capsys.readouterr()
     return code, captured.out, captured.err

@@ -18,14 +18,13 @@ import json
 import os
 import pickle
 import re
-import signal
 import subprocess
 import sys
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import pytest
+from alarm import deadline
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "formats"))
 from format_writers import (  # noqa: E402
@@ -47,18 +46,8 @@ HERE = Path(__file__).resolve().parent
 NTU = "S001C001P001R001A003"
 
 
-@contextmanager
 def within(seconds: int = 10):
-    def expired(signum, frame):
-        raise AssertionError(f"no answer within {seconds} s: the reader blocks on the file")
-
-    previous = signal.signal(signal.SIGALRM, expired)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
+    return deadline(seconds, "the reader blocks on the file")
 
 
 # ------------------------------------------------------------------------------------------------ readers
