@@ -17,7 +17,7 @@ Mask types (``True`` = missing frame; exactly ``floor(ratio·T)`` frames are mis
 - ``any``: one of the five, drawn per sample.
 
 The FineTec paper reports "various levels" with "severe" as the hardest but does not define them;
-:data:`LEVELS` is a proposed, configurable placeholder (``levels`` in the spec overrides it).
+:data:`LEVELS` is a proposed, configurable placeholder (a ``levels`` mapping in the ``eval.corruption`` block overrides it).
 Missing frames are set to 0 in place; the surviving frames keep their values and positions.
 
 The transform corrupts the time axis of the modalities it finds in a sample: skeleton / pose2d

@@ -45,7 +45,8 @@ from fusion.types import Features, ObjectiveSpec
 from fusion_plugins.skeleton.layouts import SkeletonLayout, get_layout
 from fusion_plugins.skeleton.stgcnpp import stgcnpp
 
-#: Inferred five regions for COCO-17 (the spec's proposal): head, arms with shoulders, legs with hips.
+#: Five regions for COCO-17, inferred (the paper does not list them), covering all 17 joints: head, arms with
+#: shoulders, legs with hips.
 COCO_REGIONS = {"head": (0, 1, 2, 3, 4), "left_arm": (5, 7, 9), "right_arm": (6, 8, 10),
                 "left_leg": (11, 13, 15), "right_leg": (12, 14, 16)}
 

@@ -2,7 +2,7 @@
 
 Every augmentation is a transform in Fusion's sense (``Aug(**args)(sample, rng) -> sample`` on the raw
 ``(M, T, V, C)`` array, randomness only from ``rng``), built on the skeleton plugin's
-:class:`~fusion_plugins.skeleton.transforms.SkeletonTransform`. Names and defaults follow the spec:
+:class:`~fusion_plugins.skeleton.transforms.SkeletonTransform`. Names and defaults:
 
 =============================  =====================================================================
 ``skeleton.valid_crop_resize``  MAMP/HaLP valid-crop + linear resize (skeleton plugin; ``p_interval``,

@@ -22,8 +22,8 @@ from fusion_plugins.skeleton_methods.brl import (
 
 
 def test_counts_follow_the_profile():
-    # floor(20 * 0.1^(2/9)) = floor(11.99) = 11 (the spec's small example lists 12, which the formula that
-    # reproduces every shipped list does not give); NW-UCLA-LT is the shipped 403-sample list
+    # floor(20 * 0.1^(2/9)) = floor(11.99) = 11 (rounding would give 12, but floor is the formula that reproduces
+    # every shipped list); NW-UCLA-LT is the shipped 403-sample list
     assert long_tailed_counts(10, 20, 10).tolist() == [20, 15, 11, 9, 7, 5, 4, 3, 2, 2]
     assert long_tailed_counts(10, 100, 10).tolist() == [100, 77, 59, 46, 35, 27, 21, 16, 12, 10]
     for c, n_max, rho, total in ((60, 600, 100, 7892), (120, 600, 100, 15600), (120, 400, 100, 10378), (60, 600, 10, 14142)):
