@@ -27,6 +27,7 @@ from fusion.train.labels import (
     warn_one_class,
 )
 from fusion.train.rundir import atomic_path, atomic_write
+from fusion.train.threads import apply_threads
 from fusion.train.trust import check_plugins
 
 
@@ -107,6 +108,7 @@ def evaluate_run(run_dir: Path, which: str | None = None, overrides=(), tag: str
         raise FusionError(f"{run_dir} trained a pretext task only (objective {recipe['objective']['name']}): its "
                           f"classifier never trained; measure the encoder with fusion eval {run_dir} --protocol knn "
                           "(or linear)")
+    apply_threads(recipe["train"].get("threads"))  # the same thread policy as training
     accelerator = make_accelerator(recipe["train"]["precision"])
     dataset = built.test_set
     if recipe["eval"]["split"] == "val" and built.val_set is not None:  # the run's own validation samples
