@@ -1,4 +1,6 @@
-"""The ``fusion`` command: list | train | eval | profile | bench | data | plugin new.
+"""The ``fusion`` command: list, train, eval, convert, export, predict, profile, bench, fuse-scores, data, plugin.
+
+Plugins add commands (and ``fusion data`` verbs) through the ``fusion_add_commands`` hook.
 
 Errors Fusion raises on purpose (:class:`fusion.errors.FusionError`) are printed as one clear
 message with exit status 2, never as a traceback.
