@@ -48,8 +48,8 @@ def fusion_add_modalities() -> list[ModalitySpec]:
 
     ``factory(array: numpy.ndarray) -> torch.Tensor`` turns one sample's raw array into its per-sample
     batch layout (collate stacks them). The spec also says which axis of the raw array is time
-    (``time_axis``; corruption and frame checks use it) and may give ``draw(array, path) -> None``
-    for ``fusion data show``.
+    (``time_axis``; corruption and frame checks use it) and may give ``bones(layout_name) -> [(i, j), ...]``,
+    the joint pairs ``fusion data show`` draws.
 
     :return: ``list[ModalitySpec]``.
     """
@@ -138,8 +138,9 @@ def fusion_add_input_formats() -> list[InputFormatSpec]:
     """Register the files and folders ``fusion predict`` can read (a user's own data, one sample at a time).
 
     Each :class:`fusion.types.InputFormatSpec` has ``accepts(path: str) -> bool`` and
-    ``factory(path: str, frames: int | None, max_bodies: int) -> list[Sample]``: ``frames`` is the
-    number of frames the run's dataset sampled (None: all), ``max_bodies`` the persons it kept.
+    ``factory(path: str, frames: int | None, max_bodies: int, points: int) -> list[Sample]`` (arguments
+    given by position): ``frames`` is the number of frames the run's dataset sampled (None: all),
+    ``max_bodies`` the persons it kept, ``points`` the points per frame of a point cloud.
     Samples carry ``meta["id"]``, ``meta["layout"]`` for joints and ``meta["bones"]`` (pairs of
     joint indices, for overlays) when they have joints.
 

@@ -200,7 +200,7 @@ class MetricSpec(ComponentSpec):
 
 @dataclass(frozen=True)
 class InputFormatSpec(ComponentSpec):
-    """A file or folder format ``fusion predict`` reads: ``factory(path, frames, max_bodies) -> list[Sample]``.
+    """A file or folder format ``fusion predict`` reads: ``factory(path, frames, max_bodies, points) -> list[Sample]``.
 
     ``accepts(path) -> bool`` says whether the format reads ``path`` (by suffix or folder contents);
     one file may hold several samples (a pickle, a packed array), each with ``meta["id"]``.
