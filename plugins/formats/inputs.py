@@ -23,24 +23,15 @@ from fusion_plugins.formats.pkummd import VALUES_PER_FRAME, read_sequence
 from fusion_plugins.formats.pyskl import PoseAnnotations
 from fusion_plugins.formats.sampling import sample_indices
 from fusion_plugins.formats.video import open_video
+from fusion_plugins.skeleton.modality import bones_or_empty
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v")
-
-
-def bones_of(layout: str) -> list[tuple[int, int]]:
-    """The layout's bone pairs for drawing (empty for a layout the skeleton plugin does not know)."""
-    try:
-        from fusion_plugins.skeleton.layouts import get_layout
-
-        return [tuple(map(int, pair)) for pair in get_layout(layout).bones]
-    except Exception:
-        return []
 
 
 def _meta(path: Path, sample_id: str, fmt: str, layout: str | None = None, **extra) -> dict:
     meta = {"id": sample_id, "source": str(path), "format": fmt, **extra}
     if layout:
-        meta.update(layout=layout, bones=bones_of(layout))
+        meta.update(layout=layout, bones=bones_or_empty(layout))
     return meta
 
 

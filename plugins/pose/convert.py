@@ -76,11 +76,3 @@ def convert(pose: np.ndarray, source: str, target: str) -> np.ndarray:
         out.append(np.concatenate([xy, score[..., None]], axis=-1))
     return np.stack(out, axis=-2).astype(np.float32)
 
-
-def bones(layout: str) -> list[tuple[int, int]]:
-    try:
-        from fusion_plugins.skeleton.layouts import get_layout
-
-        return [tuple(map(int, pair)) for pair in get_layout(layout).bones]
-    except Exception:
-        return []

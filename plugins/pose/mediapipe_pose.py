@@ -14,8 +14,9 @@ from __future__ import annotations
 import numpy as np
 
 from fusion.errors import FusionError
-from fusion_plugins.pose.convert import bones, convert, joint_names
+from fusion_plugins.pose.convert import convert, joint_names
 from fusion_plugins.pose.tracking import Tracker
+from fusion_plugins.skeleton.modality import bones_or_empty
 
 INSTALL = 'pip install -e ".[pose]" && pip install --no-deps "mediapipe==0.10.21"'
 
@@ -79,7 +80,7 @@ class MediaPipePose:
             raise FusionError(f"pose estimator: expected frames (T, H, W, 3) uint8, got {frames.shape} {frames.dtype}")
         detections = [self.detect(frame) for frame in frames]
         native = self.tracker.track(detections, self.max_persons, len(joint_names(self.native_layout)))
-        return convert(native, self.native_layout, self.layout), {"layout": self.layout, "bones": bones(self.layout)}
+        return convert(native, self.native_layout, self.layout), {"layout": self.layout, "bones": bones_or_empty(self.layout)}
 
 
 def mediapipe_estimator(layout: str = "coco17", max_persons: int = 2, model_path: str | None = None) -> MediaPipePose:

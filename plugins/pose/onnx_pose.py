@@ -14,8 +14,9 @@ from pathlib import Path
 import numpy as np
 
 from fusion.errors import DataError, FusionError
-from fusion_plugins.pose.convert import bones, convert, joint_names
+from fusion_plugins.pose.convert import convert, joint_names
 from fusion_plugins.pose.tracking import Tracker
+from fusion_plugins.skeleton.modality import bones_or_empty
 
 COCO_JOINTS = 17
 
@@ -87,4 +88,4 @@ class OnnxPose:
         if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
             raise FusionError(f"pose estimator: expected frames (T, H, W, 3) uint8, got {frames.shape} {frames.dtype}")
         native = self.tracker.track([self.detect(f) for f in frames], self.max_persons, COCO_JOINTS)
-        return convert(native, self.native_layout, self.layout), {"layout": self.layout, "bones": bones(self.layout)}
+        return convert(native, self.native_layout, self.layout), {"layout": self.layout, "bones": bones_or_empty(self.layout)}

@@ -14,10 +14,18 @@ def skeleton_to_tensor(array: np.ndarray) -> torch.Tensor:
 
 
 def layout_bones(name: str) -> list[tuple[int, int]]:
-    """Bone pairs of the named layout (``ntu25``, ``coco17``...) for drawing; KeyError names the known ones."""
+    """Bone pairs of the named layout (``ntu25``, ``coco17``...) for drawing; a RecipeError names the known ones."""
     from fusion_plugins.skeleton.layouts import get_layout
 
     return [(int(a), int(b)) for a, b in get_layout(name).bones]
+
+
+def bones_or_empty(name: str) -> list[tuple[int, int]]:
+    """:func:`layout_bones`, or none for a layout that cannot be resolved (an overlay then draws joints only)."""
+    try:
+        return layout_bones(name)
+    except Exception:
+        return []
 
 
 SPECS = [
