@@ -37,7 +37,8 @@ RANGES: dict[str, tuple[float | None, float | None, bool, bool]] = {
 }
 
 
-def _get(recipe: dict, dotted: str) -> Any:
+def lookup(recipe: dict, dotted: str) -> Any:
+    """The value at ``dotted`` (``train.optimizer.lr``) in a nested recipe dict; None where a key is absent."""
     node: Any = recipe
     for part in dotted.split("."):
         if not isinstance(node, dict) or part not in node:
@@ -65,13 +66,13 @@ def check_number(key: str, value: Any, low, high, low_in: bool, high_in: bool) -
 def check_ranges(recipe: dict) -> None:
     """Raise :class:`RecipeError` naming the first hyperparameter outside its range (or malformed betas/milestones)."""
     for key, bounds in RANGES.items():
-        check_number(key, _get(recipe, key), *bounds)
-    betas = _get(recipe, "train.optimizer.betas")
+        check_number(key, lookup(recipe, key), *bounds)
+    betas = lookup(recipe, "train.optimizer.betas")
     if betas is not None:
         if (not isinstance(betas, list) or len(betas) != 2
                 or not all(isinstance(b, (int, float)) and not isinstance(b, bool) and 0 <= b < 1 for b in betas)):
             raise RecipeError(f"train.optimizer.betas: {betas!r}; expected two numbers in [0, 1), e.g. [0.9, 0.999]")
-    milestones = _get(recipe, "train.schedule.milestones")
+    milestones = lookup(recipe, "train.schedule.milestones")
     if milestones is not None:
         numbers = isinstance(milestones, list) and all(
             isinstance(m, (int, float)) and not isinstance(m, bool) and math.isfinite(m) and m >= 0 for m in milestones)

@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from fusion.errors import FusionError, RecipeError, TrainingError
+from fusion.recipe_ranges import lookup
 
 LOCK_FILE = ".lock"
 #: What makes a folder a run: a recipe was written, a checkpoint saved or a summary written.
@@ -197,15 +198,6 @@ FREE = ("data.num_workers", "data.on_error")
 WARNED = ("train.epochs", "train.optimizer", "train.schedule", "train.max_steps", "train.precision")
 
 
-def _get(recipe: dict, dotted: str):
-    node = recipe
-    for part in dotted.split("."):
-        if not isinstance(node, dict) or part not in node:
-            return None
-        node = node[part]
-    return node
-
-
 def _differences(old, new, prefix: str) -> list[str]:
     if isinstance(old, dict) and isinstance(new, dict):
         out = []
@@ -220,13 +212,13 @@ def check_resume(saved: dict, recipe: dict, run_dir: Path) -> list[str]:
     from fusion.recipe import DEFAULTS, deep_merge
 
     saved = deep_merge(DEFAULTS, saved)  # a default added since the run was written is no change
-    errors = [d for key in FIXED for d in _differences(_get(saved, key), _get(recipe, key), key)
+    errors = [d for key in FIXED for d in _differences(lookup(saved, key), lookup(recipe, key), key)
               if not d.startswith(tuple(f"{k}:" for k in FREE))]
     if errors:
         raise RecipeError(f"--resume: the recipe differs from {run_dir / 'recipe.yaml'} where the checkpoint "
                           f"depends on it ({'; '.join(errors[:3])}); resume with the run's recipe, or train into "
                           "a new --out")
-    return [d for key in WARNED for d in _differences(_get(saved, key), _get(recipe, key), key)]
+    return [d for key in WARNED for d in _differences(lookup(saved, key), lookup(recipe, key), key)]
 
 
 def trim_metrics(run_dir: Path, state: dict) -> int:
