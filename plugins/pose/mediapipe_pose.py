@@ -14,9 +14,8 @@ from __future__ import annotations
 import numpy as np
 
 from fusion.errors import FusionError
-from fusion_plugins.pose.convert import convert, joint_names
-from fusion_plugins.pose.tracking import Tracker
-from fusion_plugins.skeleton.modality import bones_or_empty
+from fusion_plugins.pose.convert import joint_names
+from fusion_plugins.pose.tracking import Tracker, estimate_video
 
 INSTALL = 'pip install -e ".[pose]" && pip install --no-deps "mediapipe==0.10.21"'
 
@@ -75,12 +74,7 @@ class MediaPipePose:
         return people
 
     def __call__(self, frames: np.ndarray) -> tuple[np.ndarray, dict]:
-        frames = np.asarray(frames)
-        if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
-            raise FusionError(f"pose estimator: expected frames (T, H, W, 3) uint8, got {frames.shape} {frames.dtype}")
-        detections = [self.detect(frame) for frame in frames]
-        native = self.tracker.track(detections, self.max_persons, len(joint_names(self.native_layout)))
-        return convert(native, self.native_layout, self.layout), {"layout": self.layout, "bones": bones_or_empty(self.layout)}
+        return estimate_video(frames, self.detect, self.tracker, self.max_persons, self.native_layout, self.layout)
 
 
 def mediapipe_estimator(layout: str = "coco17", max_persons: int = 2, model_path: str | None = None) -> MediaPipePose:

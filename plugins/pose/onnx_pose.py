@@ -14,9 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from fusion.errors import DataError, FusionError
-from fusion_plugins.pose.convert import convert, joint_names
-from fusion_plugins.pose.tracking import Tracker
-from fusion_plugins.skeleton.modality import bones_or_empty
+from fusion_plugins.pose.convert import joint_names
+from fusion_plugins.pose.tracking import Tracker, estimate_video
 
 COCO_JOINTS = 17
 
@@ -84,8 +83,4 @@ class OnnxPose:
         return [person for person, s in zip(people, scores) if s >= self.min_score]
 
     def __call__(self, frames: np.ndarray) -> tuple[np.ndarray, dict]:
-        frames = np.asarray(frames)
-        if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
-            raise FusionError(f"pose estimator: expected frames (T, H, W, 3) uint8, got {frames.shape} {frames.dtype}")
-        native = self.tracker.track([self.detect(f) for f in frames], self.max_persons, COCO_JOINTS)
-        return convert(native, self.native_layout, self.layout), {"layout": self.layout, "bones": bones_or_empty(self.layout)}
+        return estimate_video(frames, self.detect, self.tracker, self.max_persons, self.native_layout, self.layout)

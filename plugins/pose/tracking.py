@@ -9,7 +9,13 @@ ordered by when they were first seen (so slot 0 stays the same person from windo
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
+
+from fusion.errors import FusionError
+from fusion_plugins.pose.convert import convert, joint_names
+from fusion_plugins.skeleton.modality import bones_or_empty
 
 
 def _centre_and_size(person: np.ndarray) -> tuple[np.ndarray, float]:
@@ -66,3 +72,15 @@ class Tracker:
         for slot, tid in enumerate(sorted(active)):
             out[slot] = per_id[tid]
         return out
+
+
+def estimate_video(frames: np.ndarray, detect: Callable[[np.ndarray], list[np.ndarray]], tracker: Tracker,
+                   max_persons: int, native_layout: str, layout: str) -> tuple[np.ndarray, dict]:
+    """What every pose estimator returns for ``frames`` (T, H, W, 3) uint8: ``detect(frame)`` (the persons of
+    one frame in ``native_layout``) on each frame, persons tracked, joints converted to ``layout``;
+    ``(pose2d (M, T, V, 3), {"layout", "bones"})``."""
+    frames = np.asarray(frames)
+    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+        raise FusionError(f"pose estimator: expected frames (T, H, W, 3) uint8, got {frames.shape} {frames.dtype}")
+    native = tracker.track([detect(frame) for frame in frames], max_persons, len(joint_names(native_layout)))
+    return convert(native, native_layout, layout), {"layout": layout, "bones": bones_or_empty(layout)}
