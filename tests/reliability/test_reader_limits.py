@@ -50,6 +50,14 @@ def within(seconds: int = 10):
     return deadline(seconds, "the reader blocks on the file")
 
 
+def run_recipe(tmp_path: Path, recipe: dict, command: list[str], *options: str, seconds: int = 60) -> int:
+    """``fusion COMMAND tmp_path/recipe.yaml OPTIONS`` on ``recipe`` (written as JSON, which is YAML), under a deadline."""
+    path = tmp_path / "recipe.yaml"
+    path.write_text(json.dumps(recipe))
+    with within(seconds):
+        return main([*command, str(path), *options])
+
+
 # ------------------------------------------------------------------------------------------------ readers
 
 
@@ -401,11 +409,8 @@ def _broken_kinetics(root: Path) -> dict[str, str]:
 
 def test_data_check_lists_every_bad_file_in_one_pass_with_counts(tmp_path, capsys):
     broken = _broken_kinetics(tmp_path)
-    path = tmp_path / "recipe.yaml"
-    path.write_text(json.dumps({"data": {"dataset": {"name": "kinetics_skeleton", "args": {
-        "root": str(tmp_path), "max_frames": 8, "num_classes": 5}}}}))
-    with within(60):
-        code = main(["data", "check", str(path), "--split", "train"])
+    code = run_recipe(tmp_path, {"data": {"dataset": {"name": "kinetics_skeleton", "args": {
+        "root": str(tmp_path), "max_frames": 8, "num_classes": 5}}}}, ["data", "check"], "--split", "train")
     out = capsys.readouterr().out
     assert code == 1
     assert "train: 7 samples, 5 bad" in out
@@ -424,11 +429,9 @@ def test_data_check_lists_every_bad_label_file(tmp_path, capsys):
     for name, text in {"0001-M": "1,0,5,1\n", "0002-M": "x,0,5,1\n", "0003-M": "99,0,5,1\n", "0004-M": "2,5,1,1\n"}.items():
         (tmp_path / "skeleton" / f"{name}.txt").write_text(pku_sequence_text(8))
         (tmp_path / "label" / f"{name}.txt").write_text(text)
-    path = tmp_path / "recipe.yaml"
-    path.write_text(json.dumps({"data": {"dataset": {"name": "pku_mmd", "args": {
-        "skeleton_dir": str(tmp_path / "skeleton"), "label_dir": str(tmp_path / "label"), "protocol": "xview"}}}}))
-    with within(60):
-        code = main(["data", "check", str(path), "--split", "all"])
+    code = run_recipe(tmp_path, {"data": {"dataset": {"name": "pku_mmd", "args": {
+        "skeleton_dir": str(tmp_path / "skeleton"), "label_dir": str(tmp_path / "label"), "protocol": "xview"}}}},
+        ["data", "check"], "--split", "all")
     out = capsys.readouterr().out
     assert code == 1 and "3 bad" in out, out
     assert {"0002-M.txt", "0003-M.txt", "0004-M.txt"} == set(re.findall(r"^  (\S+): ", out, re.M)), out
@@ -448,10 +451,7 @@ def test_training_error_names_the_sample_id_and_the_file(tmp_path, capsys):
         "model": {"num_classes": 4, "encoders": {"skeleton": {"name": "toy_mlp", "args": {"joints": 25, "dim": 8}}}},
         "train": {"epochs": 1, "batch_size": 2, "optimizer": {"name": "sgd", "lr": 0.01}},
     }
-    path = tmp_path / "recipe.yaml"
-    path.write_text(json.dumps(recipe))
-    with within(120):
-        code = main(["train", str(path), "--out", str(tmp_path / "run")])
+    code = run_recipe(tmp_path, recipe, ["train"], "--out", str(tmp_path / "run"), seconds=120)
     err = capsys.readouterr().err
     assert code == 2, err
     line = err.strip().splitlines()[-1]
@@ -544,10 +544,7 @@ def test_skip_counts_every_bad_sample_and_trains_on_the_rest(tmp_path, capsys):
         "model": {"num_classes": 5, "encoders": {"skeleton": {"name": "toy_mlp", "args": {"joints": 18, "dim": 8}}}},
         "train": {"epochs": 2, "batch_size": 4, "optimizer": {"name": "sgd", "lr": 0.01}},
     }
-    path = tmp_path / "recipe.yaml"
-    path.write_text(json.dumps(recipe))
-    with within(120):
-        code = main(["train", str(path), "--out", str(tmp_path / "run")])
+    code = run_recipe(tmp_path, recipe, ["train"], "--out", str(tmp_path / "run"), seconds=120)
     err = capsys.readouterr().err
     assert code == 0, err
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
