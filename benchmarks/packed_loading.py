@@ -7,9 +7,11 @@ float16 keypoints; ``--subjects 70`` gives 5,040 samples) is written as a PySKL 
 ``fusion data pack``'s writer (float32 and float16). Each source is read through a DataLoader as training
 reads it (RecipeDataset + the skeleton collator, batch ``--batch``) with 0 and ``--workers`` workers
 (persistent, so the second epoch is measured warm). Memory is read from ``/proc/PID/smaps_rollup`` after
-the second epoch: each process's anonymous memory (heap: what a copy of the data costs; the growth per
-worker) and its RSS / USS / PSS, which also count the mapped file's page cache (shared and reclaimable:
-a page read by one worker only shows as that worker's private-clean memory).
+the second epoch. The growth per worker is (anonymous memory of all processes with W workers - with 0
+workers) / W, anonymous memory counted with ``Pss_Anon`` + ``Pss_Shmem`` (each shared page once): what one
+more worker costs that the kernel cannot drop. The mapped file's page cache (``Pss_File``: shared,
+reclaimable; a page read by one worker only is that worker's private-clean memory) is shown apart. The
+"no data" row reads zeros from nowhere: its growth is what a worker costs whatever it reads.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 from torch.utils.data import DataLoader
 
 from fusion.data import RecipeDataset
@@ -37,8 +40,9 @@ def memory_mb(pid: int) -> dict[str, float]:
     for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]:
         name, value = line.split(":", 1)
         fields[name] = int(value.split()[0]) / 1024
-    return {"rss": fields["Rss"], "pss": fields["Pss"], "anon": fields.get("Anonymous", 0),
-            "uss": fields.get("Private_Clean", 0) + fields.get("Private_Dirty", 0)}
+    return {"rss": fields["Rss"], "pss": fields["Pss"], "dirty": fields.get("Private_Dirty", 0),
+            "uss": fields.get("Private_Clean", 0) + fields.get("Private_Dirty", 0),
+            "anon": fields.get("Pss_Anon", 0) + fields.get("Pss_Shmem", 0), "file": fields.get("Pss_File", 0)}
 
 
 def loader_run(base, batch: int, workers: int) -> dict:
@@ -54,20 +58,39 @@ def loader_run(base, batch: int, workers: int) -> dict:
         count = sum(len(b["label"]) for b in loader)
         rates.append(count / (time.perf_counter() - start))
     result = {"samples_per_s": round(rates[-1], 1), "main": memory_mb(os.getpid())}
+    worker_memory = [memory_mb(w.pid) for w in loader._iterator._workers] if workers else []
+    processes = [result["main"], *worker_memory]
+    result["total_anon_mb"] = round(sum(m["anon"] for m in processes), 1)  # heap + shared memory, each page once
+    result["total_file_mb"] = round(sum(m["file"] for m in processes), 1)  # mapped files: page cache
     if workers:
-        worker_memory = [memory_mb(w.pid) for w in loader._iterator._workers]
         result["worker_uss_mb"] = round(statistics.mean(m["uss"] for m in worker_memory), 1)
         result["worker_pss_mb"] = round(statistics.mean(m["pss"] for m in worker_memory), 1)
         result["worker_rss_mb"] = round(statistics.mean(m["rss"] for m in worker_memory), 1)
-        result["worker_anon_mb"] = round(statistics.mean(m["anon"] for m in worker_memory), 1)
+        result["worker_dirty_mb"] = round(statistics.mean(m["dirty"] for m in worker_memory), 1)
         loader._iterator._shutdown_workers()
     return result
+
+
+class NoData:
+    """The same number of zero samples of the same shape, read from nowhere: the workers' own memory."""
+
+    def __init__(self, like):
+        self.count, self.shape, self.labels = len(like), like[0]["skeleton"].shape, like.labels
+        self.num_classes = like.num_classes
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __getitem__(self, index: int) -> dict:
+        return {"skeleton": np.zeros(self.shape, np.float32), "label": int(self.labels[index]), "meta": {}}
 
 
 def make_reader(kind: str, path: str):
     from fusion_plugins.formats.packed import PackedSkeletons
     from fusion_plugins.formats.pyskl import PoseAnnotations
 
+    if kind == "none":
+        return NoData(PackedSkeletons("all", path))
     return PoseAnnotations("all", path) if kind == "pickle" else PackedSkeletons("all", path)
 
 
@@ -127,27 +150,29 @@ def main(argv: list[str] | None = None) -> int:
             results[f"pack_{dtype}_mb"] = round((tmp / f"pack_{dtype}" / "all" / "skeleton.bin").stat().st_size / 2**20, 1)
             print(f"pack {dtype}: {results[f'pack_{dtype}_s']} s, {results[f'pack_{dtype}_mb']} MB", flush=True)
             del source
-        readers = {"PySKL pickle": ("pickle", pickle_path), "packed float32": ("packed", tmp / "pack_float32"),
+        readers = {"no data (zeros)": ("none", tmp / "pack_float32"), "PySKL pickle": ("pickle", pickle_path),
+                   "packed float32": ("packed", tmp / "pack_float32"),
                    "packed float16": ("packed", tmp / "pack_float16")}
         rows = {}
         for name, (kind, path) in readers.items():
             for workers in (0, args.workers):
                 rows[(name, workers)] = run = measure_in_subprocess(kind, path, args.batch, workers)
                 print(f"  {name:<15} workers {workers}: {run['samples_per_s']:8.1f} samples/s, main RSS "
-                      f"{run['main']['rss']:.0f} MB, anon {run['main']['anon']:.0f} MB" + (
-                          f", per worker anon {run['worker_anon_mb']:.0f} MB, USS {run['worker_uss_mb']:.0f} MB, "
+                      f"{run['main']['rss']:.0f} MB, private dirty {run['main']['dirty']:.0f} MB" + (
+                          f", per worker private dirty {run['worker_dirty_mb']:.0f} MB, USS {run['worker_uss_mb']:.0f} MB, "
                           f"PSS {run['worker_pss_mb']:.0f} MB" if workers else ""), flush=True)
         results["loader"] = {f"{n} / {w} workers": r for (n, w), r in rows.items()}
     print(f"\n{results['samples']} samples x {shape} ({results['pickle_mb']} MB pickle); batch {args.batch}\n")
-    print(f"| reader | samples/s, 0 workers | samples/s, {args.workers} workers | main anon MB | per-worker anon MB "
-          "| per-worker USS / PSS MB (incl. page cache) | pack s |")
+    print(f"| reader | samples/s, 0 workers | samples/s, {args.workers} workers | anonymous MB, 0 / {args.workers} workers "
+          f"| growth per worker MB | page cache MB ({args.workers} workers) | pack s |")
     print("|---|---|---|---|---|---|---|")
     for name in readers:
         single, multi = rows[(name, 0)], rows[(name, args.workers)]
-        pack = {"PySKL pickle": "-", "packed float32": results["pack_float32_s"],
+        pack = {"no data (zeros)": "-", "PySKL pickle": "-", "packed float32": results["pack_float32_s"],
                 "packed float16": results["pack_float16_s"]}[name]
-        print(f"| {name} | {single['samples_per_s']:.0f} | {multi['samples_per_s']:.0f} | {multi['main']['anon']:.0f} | "
-              f"{multi['worker_anon_mb']:.0f} | {multi['worker_uss_mb']:.0f} / {multi['worker_pss_mb']:.0f} | {pack} |")
+        growth = (multi["total_anon_mb"] - single["total_anon_mb"]) / args.workers
+        print(f"| {name} | {single['samples_per_s']:.0f} | {multi['samples_per_s']:.0f} | {single['total_anon_mb']:.0f} / "
+              f"{multi['total_anon_mb']:.0f} | {growth:.0f} | {multi['total_file_mb']:.0f} | {pack} |")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1) + "\n")
     return 0
