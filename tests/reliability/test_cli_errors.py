@@ -202,6 +202,8 @@ EVIL = "from pathlib import Path\nPath({marker!r}).write_text('ran')\n"
 
 def test_run_you_trained_evaluates_without_the_flag(trained, capsys):
     assert main(["eval", str(trained), "--checkpoint", "best"]) == 0
+    captured = capsys.readouterr()
+    assert "top-1" in captured.out and "--trust-plugins" not in captured.err, captured
 
 
 def test_plugins_of_a_run_made_elsewhere_are_not_imported(run, tmp_path, capsys, monkeypatch):
