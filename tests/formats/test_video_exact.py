@@ -118,3 +118,15 @@ def test_video_shorter_than_its_skeleton(tmp_path):
                       rgb_dir=str(tmp_path / "rgb"), num_frames=8, backend="pyav")
     with pytest.raises(DataError, match=rf"{name}_rgb.avi: the video holds 27 frames but .*{name}.skeleton has 103"):
         dataset[0]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_real_variable_frame_rate_video_is_accepted_whole(backend):
+    """tests/data/two_people_1080p.mp4 (MMAction2's demo_skeleton.mp4, real camera footage): 72 frames over
+    2.567 s at a nominal 30 fps (28.05 on average). Its header count agrees with its frames, so the nominal
+    rate's 77 frames must not make it a "truncated" video."""
+    from pathlib import Path
+
+    video = open_video(Path(__file__).parents[1] / "data" / "two_people_1080p.mp4", backend)
+    assert video.num_frames == 72
+    assert video.read(np.array([0, 71])).shape == (2, 1080, 1920, 3)
