@@ -13,8 +13,11 @@ device given as a data file is refused instead of read forever.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
+from collections.abc import Iterator
+from contextvars import ContextVar
 
 from fusion.errors import DataError
 
@@ -28,17 +31,32 @@ MAX_CLASSES = 100_000
 
 
 def max_sample_bytes() -> int:
-    """The budget in bytes, read from ``FUSION_MAX_SAMPLE_MB`` on every call (so workers and tests see changes)."""
+    """The budget in bytes, read from ``FUSION_MAX_SAMPLE_MB`` on every call (so workers and tests see changes),
+    raised to the floor of an enclosing :func:`budget_at_least`."""
     raw = os.environ.get(ENV)
     if raw in (None, ""):
-        return DEFAULT_MAX_SAMPLE_MB * 2**20
+        return max(DEFAULT_MAX_SAMPLE_MB * 2**20, _FLOOR.get())
     try:
         value = float(raw)
     except ValueError:
         raise DataError(f"{ENV}={raw!r}: expected a number of MiB, e.g. {DEFAULT_MAX_SAMPLE_MB}") from None
     if not value > 0:
         raise DataError(f"{ENV}={raw!r}: expected a positive number of MiB")
-    return int(value * 2**20)
+    return max(int(value * 2**20), _FLOOR.get())
+
+
+_FLOOR: ContextVar[int] = ContextVar("fusion_sample_budget_floor", default=0)
+
+
+@contextlib.contextmanager
+def budget_at_least(nbytes: int) -> Iterator[None]:
+    """Within the block the budget is at least ``nbytes``: one user file read whole for ``fusion predict`` (a
+    3-second 1080p video decodes to 450 MB), where a training sample among thousands gets the default."""
+    token = _FLOOR.set(max(_FLOOR.get(), int(nbytes)))
+    try:
+        yield
+    finally:
+        _FLOOR.reset(token)
 
 
 def _mib(nbytes: float) -> str:
@@ -134,5 +152,5 @@ def read_limited_text(path: str | os.PathLike, what: str = "file", limit: int | 
         raise DataError(f"{path}: not a text file ({exc.reason} at byte {exc.start})") from None
 
 
-__all__ = ["DEFAULT_MAX_SAMPLE_MB", "ENV", "MAX_CLASSES", "check_alloc", "check_classes", "check_elements",
+__all__ = ["DEFAULT_MAX_SAMPLE_MB", "ENV", "MAX_CLASSES", "budget_at_least", "check_alloc", "check_classes", "check_elements",
            "max_sample_bytes", "read_limited", "read_limited_text", "regular_file", "text_limit"]

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fusion.data.limits import budget_at_least
 from fusion.errors import DataError
 from fusion_plugins.formats.bodies import pose2d_color, select_bodies, skeleton_xyz
 from fusion_plugins.formats.common import check_finite, layout_for_joints, read_json
@@ -144,12 +145,20 @@ def read_points(path: str, frames: int | None = None, max_bodies: int = 2, point
     return [{"pointcloud": np.stack(clouds), "label": -1, "meta": _meta(Path(path), Path(path).name, "point_folder")}]
 
 
+#: Decoded frames one video given to ``fusion predict`` may take (the issue's bound: 1 GiB).
+PREDICT_VIDEO_BYTES = 2**30
+
+
 def read_video(path: str, frames: int | None = None, max_bodies: int = 2, points: int = 2048) -> list[dict]:
-    """A video file: ``rgb`` (T, H, W, 3) uint8 at ``frames`` uniformly spaced frames (None: every frame)."""
+    """A video file: ``rgb`` (T, H, W, 3) uint8 at ``frames`` uniformly spaced frames (None: every frame).
+
+    One file read whole for prediction may take up to :data:`PREDICT_VIDEO_BYTES` decoded (more with
+    ``FUSION_MAX_SAMPLE_MB``), not a training sample's budget."""
     try:
-        video = open_video(path)
-        indices = sample_indices(video.num_frames, frames)
-        rgb = video.read(indices)
+        with budget_at_least(PREDICT_VIDEO_BYTES):
+            video = open_video(path)
+            indices = sample_indices(video.num_frames, frames)
+            rgb = video.read(indices)
     except DataError as exc:  # the dataset reader's frame-count checks; a phone's variable-rate video fails them
         if "truncated or damaged" not in str(exc):
             raise

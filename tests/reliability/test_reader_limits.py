@@ -566,3 +566,16 @@ def test_synthact_cache_files_of_another_size_or_a_pipe(tmp_path):
     os.mkfifo(skeleton)
     with within(), pytest.raises(DataError, match=rf"{skeleton}.*named pipe"):
         load_arrays(cfg, ("skeleton",), tmp_path)
+
+
+def test_budget_floor_applies_inside_its_block_only(monkeypatch):
+    """``fusion predict`` reads one user video whole under a 1 GiB floor; training samples keep the budget."""
+    from fusion.data.limits import budget_at_least, max_sample_bytes
+
+    monkeypatch.setenv("FUSION_MAX_SAMPLE_MB", "1")
+    assert max_sample_bytes() == 2**20
+    with budget_at_least(2**30):
+        assert max_sample_bytes() == 2**30
+        with budget_at_least(2**10):  # an inner, smaller floor never lowers the budget
+            assert max_sample_bytes() == 2**30
+    assert max_sample_bytes() == 2**20
