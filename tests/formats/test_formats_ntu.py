@@ -27,6 +27,7 @@ from fusion_plugins.formats.splits import (
     parse_ntu_name,
     split_key,
 )
+from fusion_plugins.formats.video import has_decord, has_torchcodec
 
 MISSING = "S001C002P005R002A008"  # first name of the official lists
 
@@ -85,7 +86,11 @@ def test_xsub_xview_membership_and_missing_list(ntu_root):
     assert NAMES[0] not in ids(NtuRgbd("all", missing=str(listed), **dirs(ntu_root)))
 
 
-@pytest.mark.parametrize("backend", ["pyav", "decord"])
+#: Backends installed here: decord is optional (the ``decord`` extra), torchcodec needs the system's FFmpeg.
+BACKENDS = ["pyav"] + (["torchcodec"] if has_torchcodec() else []) + (["decord"] if has_decord() else [])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_joined_sample_is_aligned_across_modalities(ntu_root, backend):
     dataset = NtuRgbd("all", modalities=["skeleton", "pose2d", "rgb", "depth", "pointcloud"], num_frames=5,
                       backend=backend, points=64, missing="none", **dirs(ntu_root))
@@ -179,7 +184,7 @@ def test_bad_files_are_errors_naming_the_file_and_scan_lists_them_all(ntu_root):
     message = error(["skeleton"], NAMES[2])
     assert f"{NAMES[2]}.skeleton, line 96: expected finite joint values (no NaN/inf), got 1 such row(s)" in message
     assert f"{NAMES[2]}_rgb.avi: the video file is empty (0 bytes)" in error(["rgb"], NAMES[2])
-    for backend in ("pyav", "decord"):
+    for backend in BACKENDS:
         assert f"{NAMES[1]}.mp4: cannot open the video with" in error(["rgb"], NAMES[1], backend)
     assert "MDepth-00000001.png: depth frame is 320x240, expected 512x424" in error(["depth"], NAMES[0])
     assert "MDepth-00000003.png: depth PNG has mode 'L', expected 16-bit" in error(["pointcloud"], NAMES[1])
