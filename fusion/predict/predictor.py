@@ -99,6 +99,9 @@ class Predictor:
             from fusion.export import ExportedClassifier, load_exported
 
             exported = load_exported(self.run_dir)
+            if not exported.recipe_file.is_file():
+                raise FusionError(f"{self.run_dir}: no {exported.recipe_file.name} beside it (fusion export writes the run's "
+                                  "recipe there; copy it, and the .json, with the exported file)")
             recipe = read_run_recipe(self.run_dir.parent, (), trust_plugins, recipe_file=exported.recipe_file)
         else:
             recipe = read_run_recipe(self.run_dir, (), trust_plugins)

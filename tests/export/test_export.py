@@ -152,3 +152,13 @@ def test_ctrgcn_exported_program_loads_back(tmp_path):
     """CTR-GCN's merged temporal branches once split a tensor into zero pieces, which torch.export writes
     but cannot read back."""
     check(tmp_path, "recipes/synthact/skeleton_ctrgcn.yaml", "exported-program")
+
+
+def test_predict_on_an_export_without_its_recipe_is_one_sentence(tmp_path):
+    """An exported file copied without the run's recipe beside it cannot apply the test transforms."""
+    from fusion.predict.predictor import Predictor
+
+    model, batch, axes = built_model("recipes/synthact/quickstart.yaml")
+    export_model(model, batch, "torchscript", tmp_path / "m.ts", time_axes=axes)
+    with pytest.raises(FusionError, match=r"m\.ts: no m\.ts\.recipe\.yaml beside it"):
+        Predictor(tmp_path / "m.ts")
