@@ -187,6 +187,12 @@ class KeypointFolder(FormatDataset):
             if None in row or any(not isinstance(value, str) or not value.strip() for value in row.values()):
                 raise DataError(f"{labels_path}:{line}: expected one value per header column "
                                 f"({','.join(k for k in row if k is not None)}), got {row.get(None) or list(row.values())}")
+        seen: dict[str, int] = {}
+        for line, row in enumerate(table, start=2):
+            first = seen.setdefault(row["sample"], line)
+            if first != line:
+                raise DataError(f"{labels_path}:{line}: sample {row['sample']!r} is listed again (first on line {first}); "
+                                "expected one row per sample")
         names = self._class_names(table, class_names, labels_path)
         column = "split" if "split" in table[0] else "subject" if "subject" in table[0] else "sample"
         parts = {r[column]: r[column] for r in table} if column == "split" else _held_out([r[column] for r in table], seed)
@@ -223,6 +229,8 @@ class KeypointFolder(FormatDataset):
 
     def _sample_path(self, name: str, where: str) -> Path:
         path = self.root / name
+        if Path(name).is_absolute() or ".." in Path(name).parts:  # the folder is the dataset: nothing outside it
+            raise DataError(f"{where}: sample {name[:60]!r} points outside {self.root}; expected a file name in the folder")
         try:
             if path.suffix.lower() in SUFFIXES and path.is_file():
                 return path

@@ -127,3 +127,19 @@ def test_guide_end_to_end_train_eval_predict(folder, tmp_path):
                              capture_output=True, text=True, env=env)
     assert shipped.returncode == 0, shipped.stderr
     assert [line.split()[:2] for line in shipped.stdout.splitlines()] == [line.split()[:2] for line in done.stdout.splitlines()]
+
+
+@pytest.mark.parametrize(
+    "rows, message",
+    [
+        ("sample,label\nclip,squat\nclip,kick\n", "sample 'clip' is listed again \\(first on line 2\\)"),
+        ("sample,label\n../outside,squat\n", "points outside"),
+        ("sample,label\n/etc/passwd,squat\n", "points outside"),
+    ],
+)
+def test_labels_csv_rows_that_would_mislead_are_data_errors(tmp_path, rows, message):
+    """A sample listed twice would be counted twice; a name leaving the folder would read another file."""
+    (tmp_path / "labels.csv").write_text(rows)
+    np.save(tmp_path / "clip.npy", np.zeros((4, 17, 2), np.float32))
+    with pytest.raises(DataError, match=message):
+        KeypointFolder(str(tmp_path), "coco17", split="all")
