@@ -23,3 +23,15 @@ class DataError(FusionError):
 
 class TrainingError(FusionError):
     """Training cannot continue (non-finite loss, misconfigured distributed launch)."""
+
+
+def first_line(exc: BaseException) -> str:
+    """The first non-empty line of ``exc``'s message, or its type name when it has none (never IndexError:
+    ``str(exc).splitlines()[0]`` fails on an empty message, turning a one-sentence error into a traceback)."""
+    lines = [line for line in str(exc).strip().splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__
+
+
+def error_message(exc: BaseException) -> str:
+    """A FusionError's own message (it names file and fault); other errors with their type, which hints at a bug."""
+    return str(exc) if isinstance(exc, FusionError) else f"{type(exc).__name__}: {exc}"

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from fusion.errors import FusionError
+from fusion.errors import error_message
 
 Progress = Callable[[int, int], None]
 
@@ -58,10 +58,6 @@ class SplitReport:
         counts = Counter(fault_class(message) for _, message in self.problems)
         return dict(counts.most_common())
 
-
-def error_message(exc: BaseException) -> str:
-    """A FusionError's own message (it names file and fault); other errors with their type, which hints at a bug."""
-    return str(exc) if isinstance(exc, FusionError) else f"{type(exc).__name__}: {exc}"
 
 
 def sample_name(dataset, index: int) -> str:

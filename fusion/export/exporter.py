@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from fusion.errors import FusionError
+from fusion.errors import FusionError, first_line
 from fusion.export.graph import ExportableModel, resized_random
 from fusion.export.runtime import SUFFIX, load_exported
 
@@ -78,8 +78,7 @@ def _root_message(error: BaseException) -> str:
     """The innermost cause's first line, without terminal colours (exporters wrap the real reason)."""
     while error.__cause__ is not None:
         error = error.__cause__
-    text = re.sub(r"\x1b\[[0-9;]*m", "", str(error)).strip()
-    return (text.splitlines() or [type(error).__name__])[0]
+    return re.sub(r"\x1b\[[0-9;]*m", "", first_line(error))
 
 
 def _difference(reference: torch.Tensor, candidate: torch.Tensor) -> dict[str, float]:

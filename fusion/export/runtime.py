@@ -15,7 +15,7 @@ from types import SimpleNamespace
 
 import torch
 
-from fusion.errors import FusionError
+from fusion.errors import FusionError, first_line
 
 #: File suffix of each export format.
 SUFFIX = {"onnx": ".onnx", "exported-program": ".pt2", "torchscript": ".ts"}
@@ -115,6 +115,6 @@ def load_exported(path: str | Path) -> ExportedModel:
     except FusionError:
         raise
     except Exception as error:  # a damaged or foreign file: the runtime's own message, in one line
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        first = first_line(error)
         raise FusionError(f"{path}: cannot load this {fmt} file ({first[:200]})") from error
     return ExportedModel(path, fmt, run, metadata)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fusion.errors import DataError
+from fusion.errors import DataError, first_line
 from fusion.predict.inputs import POSE_MODALITIES, input_format_for, pose_estimator, pose_targets, read_inputs
 from fusion.predict.predictor import Predictor
 
@@ -62,7 +62,7 @@ def _av_frames(path: str, fmt: str | None) -> Iterator[tuple[dict, float]]:
     try:
         container = av.open(path, format=fmt)
     except Exception as exc:
-        raise DataError(f"{path}: cannot open the stream ({str(exc).splitlines()[0]})") from None
+        raise DataError(f"{path}: cannot open the stream ({first_line(exc)})") from None
     with container:
         decoder = container.decode(video=0)
         while True:

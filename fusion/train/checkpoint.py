@@ -15,7 +15,7 @@ from pathlib import Path
 from accelerate import Accelerator
 from accelerate.utils.other import load as safe_load
 
-from fusion.errors import TrainingError
+from fusion.errors import TrainingError, first_line
 from fusion.train.rundir import fsync_dir
 
 MARKER = "COMPLETE"
@@ -85,7 +85,7 @@ def load_checkpoint(accelerator: Accelerator, path: Path) -> None:
         accelerator.load_state(str(path))
     except Exception as exc:  # an UnpicklingError from a crafted or corrupt file, a shape mismatch, ...
         raise TrainingError(
-            f"checkpoint {path} could not be loaded safely ({type(exc).__name__}: {str(exc).splitlines()[0]}); "
+            f"checkpoint {path} could not be loaded safely ({type(exc).__name__}: {first_line(exc)}); "
             "it may be corrupt, from another model, or crafted to run code"
         ) from None
 
@@ -104,7 +104,7 @@ def read_state(path: Path) -> dict:
     try:
         state = json.loads(file.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise TrainingError(f"{file} is missing or damaged ({str(exc).splitlines()[0]}); "
+        raise TrainingError(f"{file} is missing or damaged ({first_line(exc)}); "
                             "the checkpoint cannot be used") from None
     if (not isinstance(state, dict) or not all(isinstance(state.get(k), int) for k in ("epoch", "global_step"))
             or not isinstance(state.get("schedule", {}), dict)):

@@ -13,7 +13,7 @@ from pathlib import Path
 from safetensors.torch import load_file
 
 from fusion.data.corruption import time_axes
-from fusion.errors import FusionError
+from fusion.errors import FusionError, first_line
 from fusion.recipe import apply_overrides, from_dict, parse_override, read_yaml
 from fusion.train import checkpoint as ckpt
 from fusion.train.accel import make_accelerator
@@ -38,7 +38,7 @@ def load_weights(module, checkpoint_path: Path) -> None:
     try:
         state = load_file(str(weights))
     except Exception as exc:  # SafetensorError on a truncated or damaged file
-        raise FusionError(f"{weights} is damaged or truncated ({str(exc).splitlines()[0]})") from None
+        raise FusionError(f"{weights} is damaged or truncated ({first_line(exc)})") from None
     try:
         missing, unexpected = module.load_state_dict(state, strict=False)
     except RuntimeError as exc:  # a tensor of another shape

@@ -25,7 +25,7 @@ from pathlib import Path
 from safetensors.torch import load_file
 from torch import nn
 
-from fusion.errors import RecipeError
+from fusion.errors import RecipeError, first_line
 from fusion.registry import Registry, unknown_name_message
 
 log = logging.getLogger(__name__)
@@ -106,7 +106,7 @@ def apply_init(module: nn.Module, spec: dict, registry: Registry | None = None) 
         try:
             weights = load_file(str(source))
         except Exception as exc:  # SafetensorError: truncated or not a safetensors file
-            raise RecipeError(f"model.init: {source} is damaged or truncated ({str(exc).splitlines()[0]})") from None
+            raise RecipeError(f"model.init: {source} is damaged or truncated ({first_line(exc)})") from None
     for old, new in (spec.get("rename") or {}).items():
         weights.update({new + k[len(old):]: v for k, v in weights.items() if k.startswith(old)})
     keep = spec.get("keys") or ""

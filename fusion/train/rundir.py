@@ -21,7 +21,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from fusion.errors import FusionError, RecipeError, TrainingError
+from fusion.errors import FusionError, RecipeError, TrainingError, first_line
 from fusion.recipe_ranges import lookup
 
 LOCK_FILE = ".lock"
@@ -141,7 +141,7 @@ def _say_write_failed(path: Path, exc: BaseException) -> TrainingError:
     code = getattr(exc, "errno", None)
     reason = {errno.ENOSPC: "the disk is full", errno.EFBIG: "the file-size limit was reached",
               errno.EDQUOT: "the disk quota is exceeded", errno.EROFS: "the file system is read-only",
-              errno.EACCES: "permission denied"}.get(code, getattr(exc, "strerror", None) or str(exc).splitlines()[0])
+              errno.EACCES: "permission denied"}.get(code, getattr(exc, "strerror", None) or first_line(exc))
     kept = "; the previous version of the file is intact" if path.exists() else ""
     return TrainingError(f"could not write {path}: {reason}{kept}")
 

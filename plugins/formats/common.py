@@ -23,7 +23,7 @@ import numpy as np
 from torch.utils.data import Dataset
 
 from fusion.data.limits import MAX_CLASSES, check_classes, read_limited_text, regular_file
-from fusion.errors import DataError, FusionError, RecipeError
+from fusion.errors import DataError, RecipeError, error_message
 
 
 @dataclass(frozen=True)
@@ -140,10 +140,6 @@ class DataProblems(DataError):
 #: Problems written out in one DataProblems message before "and N more".
 SHOWN_PROBLEMS = 5
 
-
-def error_message(exc: BaseException) -> str:
-    """A DataError's own message; other exceptions prefixed with their type (they signal a reader bug)."""
-    return str(exc) if isinstance(exc, FusionError) else f"{type(exc).__name__}: {exc}"
 
 
 def scan(dataset, progress: Callable[[int, int], None] | None = None) -> list[tuple[str, str]]:

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from fusion.data.limits import budget_at_least
-from fusion.errors import DataError
+from fusion.errors import DataError, first_line
 from fusion_plugins.formats.bodies import pose2d_color, select_bodies, skeleton_xyz
 from fusion_plugins.formats.common import check_finite, layout_for_joints, read_json
 from fusion_plugins.formats.depth import depth_frames, depth_to_points, read_depth_folder, resolve_intrinsics
@@ -177,7 +177,7 @@ def _decode_all(path: str, frames: int | None) -> tuple[np.ndarray, np.ndarray]:
         with av.open(str(path)) as container:
             decoded = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
     except Exception as exc:
-        raise DataError(f"{path}: cannot decode the video with PyAV ({str(exc).splitlines()[0]})") from None
+        raise DataError(f"{path}: cannot decode the video with PyAV ({first_line(exc)})") from None
     if not decoded:
         raise DataError(f"{path}: no frame decodes")
     indices = sample_indices(len(decoded), frames)

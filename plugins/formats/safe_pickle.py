@@ -23,7 +23,7 @@ from typing import Any
 import torch
 
 from fusion.data.limits import check_elements, regular_file
-from fusion.errors import DataError
+from fusion.errors import DataError, first_line
 
 _BUILTINS = frozenset({
     "dict", "list", "tuple", "set", "frozenset", "int", "float", "complex", "str", "bytes", "bytearray",
@@ -192,7 +192,7 @@ def load_torch_checkpoint(path: str | Path) -> Any:
     except DataError:
         raise
     except Exception as exc:  # truncated, corrupt, or another format (safetensors, text, ...)
-        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        detail = first_line(exc)
         raise DataError(f"{path}: not a readable PyTorch checkpoint (truncated or not a torch.save file: "
                         f"{detail})") from None
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fusion.errors import DataError, FusionError
+from fusion.errors import DataError, FusionError, first_line
 from fusion_plugins.pose.convert import joint_names
 from fusion_plugins.pose.tracking import Tracker, estimate_video
 
@@ -43,7 +43,7 @@ class OnnxPose:
         try:
             self.session = onnxruntime.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
         except Exception as exc:
-            raise DataError(f"{model_path}: not a loadable ONNX model ({str(exc).splitlines()[0]})") from None
+            raise DataError(f"{model_path}: not a loadable ONNX model ({first_line(exc)})") from None
         inputs = self.session.get_inputs()
         if len(inputs) != 1 or len(inputs[0].shape) not in (3, 4):
             raise DataError(f"{model_path}: expected one image input (3, H, W) or (1, 3, H, W), got "

@@ -27,7 +27,7 @@ from typing import Any
 import yaml
 
 from fusion.data.limits import read_limited_text
-from fusion.errors import RecipeError
+from fusion.errors import RecipeError, first_line
 
 #: Keys a layout file may hold.
 KEYS = ("name", "joints", "bones", "centre", "origin", "parts", "flip", "doc")
@@ -114,6 +114,6 @@ def load_layout_file(path: str | Path):
         try:
             data = yaml.safe_load(read_limited_text(path, "layout file"))
         except yaml.YAMLError as error:
-            raise RecipeError(f"{path}: not valid YAML ({str(error).splitlines()[0]})") from None
+            raise RecipeError(f"{path}: not valid YAML ({first_line(error)})") from None
         _LOADED[key] = register_layout(parse_layout(data, path, path.stem.split(".")[0]))
     return _LOADED[key]

@@ -94,3 +94,13 @@ def test_wrong_spec_type_is_rejected(plugin_dir):
         """)
     with pytest.raises(RegistryError, match="returned MixerSpec, expected EncoderSpec"):
         build_registry(["wrong_spec_plugin"], entry_points=False)
+
+
+def test_first_line_of_an_error_never_fails():
+    """Error sentences quote an exception's first line; an empty message must not become an IndexError."""
+    from fusion.errors import DataError, error_message, first_line
+
+    assert first_line(ValueError("")) == "ValueError"
+    assert first_line(OSError("\n\n  disk full\nmore")) == "disk full"
+    assert error_message(DataError("f.npy: bad")) == "f.npy: bad"
+    assert error_message(KeyError("x")) == "KeyError: 'x'"
