@@ -29,6 +29,7 @@ PARENTS: tuple[int, ...] = (1, 0, 20, 2, 20, 4, 5, 6, 20, 8, 9, 10, 0, 12, 13, 1
 BONES: tuple[tuple[int, int], ...] = tuple((j, p) for j, p in enumerate(PARENTS) if j != J["SpineShoulder"])
 CENTER = J["SpineShoulder"]
 LAYOUT = "ntu25"
+_PER_SUBJECT = ("height", "girth", "tempo", "amplitude", "shirt", "pants", "skin", "shoes")
 
 
 @dataclass(frozen=True)
@@ -45,12 +46,18 @@ class Subjects:
     skin: np.ndarray  # (S, 3)
     shoes: np.ndarray  # (S, 3)
 
+    def concat(self, other: Subjects) -> Subjects:
+        """These subjects followed by ``other``'s."""
+        return Subjects(
+            seg={k: np.concatenate([v, other.seg[k]]) for k, v in self.seg.items()},
+            **{k: np.concatenate([getattr(self, k), getattr(other, k)]) for k in _PER_SUBJECT},
+        )
+
     def take(self, index: np.ndarray) -> Subjects:
         """The subjects at ``index`` (one row per sample or performance)."""
         return Subjects(
-            height=self.height[index],
             seg={k: v[index] for k, v in self.seg.items()},
-            **{k: getattr(self, k)[index] for k in ("girth", "tempo", "amplitude", "shirt", "pants", "skin", "shoes")},
+            **{k: getattr(self, k)[index] for k in _PER_SUBJECT},
         )
 
 

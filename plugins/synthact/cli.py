@@ -11,7 +11,7 @@ def cmd_synthact(args) -> int:
 
     modalities = tuple(m.strip() for m in args.modalities.split(",") if m.strip()) if args.modalities else WRITABLE
     cfg = SynthActConfig(
-        subjects=args.subjects, classes=args.classes, frames=args.frames, size=args.size,
+        subjects=args.subjects, val_subjects=args.val_subjects, classes=args.classes, frames=args.frames, size=args.size,
         repetitions=args.repetitions, seed=args.seed, points=args.points,
         second_person=args.second_person, nuisance=args.nuisance,
     )  # fmt: skip
@@ -28,6 +28,9 @@ def add_commands(data_commands) -> None:
     p = data_commands.add_parser("synthact", help="write SynthAct in the real formats (.skeleton, depth PNG, mp4, PySKL pickle)")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--subjects", type=int, default=10)
+    p.add_argument("--val-subjects", type=int, default=0,
+                   help="extra performers generated for validation, numbered after --subjects (default 0: the "
+                        "formats' readers hold out training performers for validation)")
     p.add_argument("--classes", type=int, default=12)
     p.add_argument("--frames", type=int, default=32)
     p.add_argument("--size", type=int, default=64, help="image width and height in pixels (even)")

@@ -14,14 +14,15 @@ MODALITIES: tuple[str, ...] = ("skeleton", "pose2d", "rgb", "depth", "pointcloud
 SPLITS: tuple[str, ...] = ("train", "val", "test", "trainval", "all")
 PROTOCOLS: tuple[str, ...] = ("xsub", "xview")
 #: Bump when generation changes, so stale caches are not reused.
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2  # 2: validation subjects of their own (1: the highest odd training subject validated)
 
 
 @dataclass(frozen=True)
 class SynthActConfig:
     """Everything that determines the generated arrays (the split and protocol only select from them)."""
 
-    subjects: int = 10
+    subjects: int = 10  # performers of the official protocol: odd ones train, even ones test (xsub)
+    val_subjects: int = 1  # extra performers numbered after them, generated only to validate (xsub)
     classes: int = 12
     frames: int = 32
     size: int = 64
@@ -33,6 +34,7 @@ class SynthActConfig:
 
     def __post_init__(self) -> None:
         _check_int("subjects", self.subjects, 2, 999, "at least 2 (half train, half test)")
+        _check_int("val_subjects", self.val_subjects, 0, 999, "0 to 999 (0: no cross-subject validation split)")
         _check_int("classes", self.classes, 2, MAX_CLASSES, f"2 to {MAX_CLASSES}")
         _check_int("frames", self.frames, 4, 10_000, "at least 4")
         _check_int("size", self.size, 16, 4096, "an even number of pixels, at least 16")

@@ -19,11 +19,13 @@ class SynthAct(Dataset):
     Items are Sample dicts: the requested modalities (skeleton and pose2d (M, T, V, 3) float32,
     rgb (T, H, W, 3) uint8, depth (T, H, W) uint16 mm, pointcloud (T, N, 3) float32 m), ``label``,
     ``skeleton_gt`` (clean joints for MPJPE, also in ``meta``) and ``meta``.
-    ``split``: "train", "val", "test", "trainval" (train + val) or "all"; ``protocol``: "xsub" (odd
-    subjects train, even ones test; the highest odd subject validates) or "xview" (cameras 2, 3
-    train, camera 1 tests; camera 3 validates, so training sees camera 2). Validation is disjoint
-    from training and test by the protocol's own rule; with one training subject (``subjects`` < 3,
-    xsub) there is no validation split (``validation_split`` is None). ``modalities=None`` means all five. Arrays are generated
+    ``split``: "train", "val", "test", "trainval" (train + val) or "all"; ``protocol``: "xsub" (of
+    ``subjects`` performers the odd ones train, the even ones test; ``val_subjects`` more performers,
+    numbered after them, are generated only to validate, so validation takes no training subject)
+    or "xview" (cameras 2, 3 train, camera 1 tests; camera 3 validates, so training sees camera 2).
+    Validation is disjoint from training and test by the protocol's own rule; with
+    ``val_subjects=0`` xsub has no validation split (``validation_split`` is None).
+    ``modalities=None`` means all five. Arrays are generated
     on first use and cached by parameter hash in ``cache_dir`` (default ``$FUSION_CACHE/synthact``
     or ``~/.cache/fusion/synthact``).
     """
@@ -33,6 +35,7 @@ class SynthAct(Dataset):
         split: str = "train",
         protocol: str = "xsub",
         subjects: int = 10,
+        val_subjects: int = 1,
         classes: int = 12,
         frames: int = 32,
         size: int = 64,
@@ -48,7 +51,7 @@ class SynthAct(Dataset):
         check_choice("protocol", protocol, PROTOCOLS)
         self.modalities = check_modalities(modalities)
         self.config = SynthActConfig(
-            subjects=subjects, classes=classes, frames=frames, size=size, repetitions=repetitions,
+            subjects=subjects, val_subjects=val_subjects, classes=classes, frames=frames, size=size, repetitions=repetitions,
             seed=seed, points=points, second_person=second_person, nuisance=nuisance,
         )  # fmt: skip
         self.split, self.protocol = split, protocol
@@ -57,8 +60,8 @@ class SynthAct(Dataset):
         #: The split that validates a run trained on "train" (the trainer's ``data.val_split: auto``).
         self.validation_split = "val" if self.index.has_validation(protocol) else None
         if split == "val" and self.validation_split is None:
-            raise DataError(f"synthact: split='val' needs at least two training subjects under xsub; "
-                            f"subjects={subjects} gives one (use subjects >= 3, or data.val_split: none)")
+            raise DataError("synthact: split='val' under xsub needs validation subjects; val_subjects=0 "
+                            "generates none (set val_subjects >= 1, or data.val_split: none)")
         self.class_names = [c.name for c in self.index.classes]
         self.num_classes = len(self.class_names)
         self.cameras = make_cameras(size)

@@ -18,6 +18,7 @@ from fusion_plugins.synthact.config import SynthActConfig
 SETUP = 1  # one camera setup (NTU's S001); all samples share it
 #: Cross-view protocol: train on cameras 2 and 3, test on camera 1 (the front camera).
 XVIEW_TRAIN_CAMERAS = (2, 3)
+XVIEW_TEST_CAMERA = 1
 #: Cross-view validation camera (held out of the training cameras).
 XVIEW_VAL_CAMERA = 3
 
@@ -31,6 +32,8 @@ class SampleIndex:
     repetition: np.ndarray
     label: np.ndarray
     classes: tuple[ActionClass, ...]
+    #: Subjects numbered above this one are validation performers (see :meth:`validation_mask`).
+    protocol_subjects: int
 
     def __len__(self) -> int:
         return len(self.label)
@@ -47,31 +50,29 @@ class SampleIndex:
         """Indices of ``split`` under ``protocol`` ("xsub" or "xview").
 
         xsub trains on the odd-numbered subjects (1, 3, 5, ...) and tests on the even ones; xview
-        trains on cameras 2 and 3 and tests on camera 1. ``"val"`` is the validation part held out
-        of the protocol's training part (see :meth:`validation_mask`), ``"train"`` the rest of it,
-        ``"trainval"`` both (the official training part, as the written pickles list it), ``"all"``
-        every sample.
+        trains on cameras 2 and 3 and tests on camera 1. ``"val"`` is the validation part (see
+        :meth:`validation_mask`), ``"train"`` the training part without it, ``"trainval"`` both,
+        ``"all"`` every sample.
         """
         if split == "all":
             return np.arange(len(self))
-        train = self.subject % 2 == 1 if protocol == "xsub" else np.isin(self.camera, XVIEW_TRAIN_CAMERAS)
-        if split == "test":
-            return np.flatnonzero(~train)
-        if split == "trainval":
-            return np.flatnonzero(train)
-        val = train & self.validation_mask(protocol)
-        return np.flatnonzero(val if split == "val" else train & ~val)
+        performer = self.subject <= self.protocol_subjects
+        if protocol == "xsub":
+            train, test = performer & (self.subject % 2 == 1), performer & (self.subject % 2 == 0)
+        else:
+            train, test = performer & np.isin(self.camera, XVIEW_TRAIN_CAMERAS), performer & (self.camera == XVIEW_TEST_CAMERA)
+        val = self.validation_mask(protocol)
+        parts = {"train": train & ~val, "val": val, "trainval": train | val, "test": test}
+        return np.flatnonzero(parts[split])
 
     def validation_mask(self, protocol: str) -> np.ndarray:
-        """Samples of the validation part: the highest-numbered training subject (xsub; needs two
-        training subjects, else empty) or training camera 3 (xview). Disjoint from test by
-        construction, and from training by the same rule as the protocol (subjects, cameras)."""
+        """Samples of the validation part. xsub: the validation subjects, performers generated only
+        for validation (numbered after the protocol's subjects), so every training subject still
+        trains; xview: training camera 3 of the protocol's subjects. Disjoint from training and
+        test by the protocol's own rule (subjects, cameras)."""
         if protocol == "xview":
-            return self.camera == XVIEW_VAL_CAMERA
-        odd = np.unique(self.subject[self.subject % 2 == 1])
-        if len(odd) < 2:
-            return np.zeros(len(self), bool)
-        return self.subject == odd.max()
+            return (self.subject <= self.protocol_subjects) & (self.camera == XVIEW_VAL_CAMERA)
+        return self.subject > self.protocol_subjects
 
     def has_validation(self, protocol: str) -> bool:
         return bool(self.validation_mask(protocol).any())
@@ -80,9 +81,9 @@ class SampleIndex:
 def build_index(cfg: SynthActConfig) -> SampleIndex:
     cam, sub, rep, lab = np.meshgrid(
         np.array(sorted(AZIMUTHS)),
-        np.arange(1, cfg.subjects + 1),
+        np.arange(1, cfg.subjects + cfg.val_subjects + 1),
         np.arange(1, cfg.repetitions + 1),
         np.arange(cfg.classes),
         indexing="ij",
     )
-    return SampleIndex(cam.ravel(), sub.ravel(), rep.ravel(), lab.ravel(), CATALOGUE[: cfg.classes])
+    return SampleIndex(cam.ravel(), sub.ravel(), rep.ravel(), lab.ravel(), CATALOGUE[: cfg.classes], cfg.subjects)

@@ -32,7 +32,12 @@ def sample_stream(cfg: SynthActConfig, kind: int, index: SampleIndex, i: int) ->
 
 
 def subjects_of(cfg: SynthActConfig) -> Subjects:
-    return sample_subjects(cfg.subjects, stream(cfg, SUBJECTS))
+    """The protocol's subjects, then the validation subjects (drawn from a stream of their own, so
+    adding validation subjects leaves every other sample unchanged)."""
+    protocol = sample_subjects(cfg.subjects, stream(cfg, SUBJECTS))
+    if not cfg.val_subjects:
+        return protocol
+    return protocol.concat(sample_subjects(cfg.val_subjects, stream(cfg, SUBJECTS, 1)))
 
 
 @dataclass

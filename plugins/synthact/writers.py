@@ -218,7 +218,7 @@ def info(cfg: SynthActConfig, index: SampleIndex, written: tuple[str, ...], fps:
         "pickles": {"3d": PICKLE_3D, "2d": PICKLE_2D},
         "cameras": {str(n): {"intrinsics": c.intrinsics(), "extrinsics": c.extrinsics()} for n, c in cameras.items()},
         "kinect_intrinsics": {"depth": KINECT_DEPTH, "color": KINECT_COLOR},
-        "splits": {"xsub": "odd subjects train, even subjects test", "xview": "cameras 2, 3 train; camera 1 tests"},
+        "splits": {"xsub": "odd subjects train, even subjects test; subjects above params.subjects validate", "xview": "cameras 2, 3 train; camera 1 tests"},
     }
 
 

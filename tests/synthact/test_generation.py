@@ -61,10 +61,10 @@ def test_split_sizes(tiny, caches, protocol, train, test):
     assert (len(sets["train"]), len(sets["test"])) == (train, test)
     ids = [sets["train"].sample_id(i) for i in range(train)]
     if protocol == "xsub":
-        assert all("P001" in i for i in ids)  # odd subjects train
-        assert sets["train"].validation_split is None  # one training subject: nothing to hold out
-        with pytest.raises(DataError, match="at least two training subjects"):
-            SynthAct("val", protocol=protocol, modalities=["skeleton"], cache_dir=caches[0], **TINY)
+        assert all("P001" in i for i in ids)  # odd subjects train; the validation subject takes none of them
+        assert sets["train"].validation_split == "val"
+        with pytest.raises(DataError, match="val_subjects=0"):
+            SynthAct("val", protocol=protocol, modalities=["skeleton"], cache_dir=caches[0], **TINY, val_subjects=0)
     else:
         assert all(i[1:8] == "001C002" for i in ids)  # camera 2 trains (camera 3 validates)
 
@@ -80,8 +80,22 @@ def test_validation_split_is_disjoint_from_train_and_test_by_the_protocol_rule(t
     assert groups["trainval"] == groups["train"] | groups["val"]
     assert len(sets["train"]) + len(sets["val"]) == len(sets["trainval"])
     assert sets["train"].validation_split == "val"
-    expected = {"xsub": {3}, "xview": {3}}[protocol]  # the highest odd subject; camera 3
+    expected = {"xsub": {5}, "xview": {3}}[protocol]  # the validation subject after the protocol's 4; camera 3
     assert groups["val"] == expected
+
+
+def test_validation_subjects_leave_every_other_sample_unchanged(tmp_path):
+    """Issue 15: validation performers come from streams of their own, so the train and test
+    samples are the same arrays with or without them (training keeps every odd subject)."""
+    args = dict(TINY, subjects=4)
+    without = SynthAct("all", modalities=["skeleton", "pose2d"], cache_dir=tmp_path, val_subjects=0, **args)
+    with_val = SynthAct("all", modalities=["skeleton", "pose2d"], cache_dir=tmp_path, val_subjects=2, **args)
+    protocol = np.flatnonzero(with_val.index.subject <= 4)
+    assert len(with_val) - len(without) == 2 * 3 * TINY["classes"] * TINY["repetitions"]
+    for m in ("skeleton", "pose2d"):
+        np.testing.assert_array_equal(with_val.arrays[m][protocol], without.arrays[m])
+    train = SynthAct("train", modalities=["skeleton"], cache_dir=tmp_path, val_subjects=2, **args)
+    assert sorted({train[i]["meta"]["subject"] for i in range(len(train))}) == [1, 3]
 
 
 def _pair(tiny, a: int, b: int) -> tuple[np.ndarray, np.ndarray]:

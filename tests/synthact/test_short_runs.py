@@ -20,18 +20,14 @@ def run(tmp_path, name, recipe, *overrides):
     return json.loads((out / "summary.json").read_text())
 
 
-@pytest.mark.parametrize("recipe", ["late.yaml", "concat.yaml"])
-def test_two_epoch_mixer_run_is_far_above_chance(tmp_path, capsys, recipe):
+@pytest.mark.parametrize(("recipe", "least"), [("late.yaml", 0.85), ("concat.yaml", 0.78)])
+def test_two_epoch_mixer_run_is_far_above_chance(tmp_path, capsys, recipe, least):
+    """The issue's run: `late` reached 0.917 by hand with re-estimated statistics; here it is selected
+    on SynthAct's validation subject (training keeps all five subjects): 0.894 measured, concat 0.87."""
     summary = run(tmp_path, "run", recipe)
-    assert summary["test"]["top1"] >= 0.78, summary["result"]  # 0.84 / 0.83 measured; chance 0.083
+    assert summary["test"]["top1"] >= least, summary["result"]  # chance 0.083
     assert summary["test"]["checkpoint"].startswith("best(val") and summary["val"]["top1"] >= 0.7
     assert "every test prediction" not in capsys.readouterr().err
-
-
-def test_late_on_every_training_subject_reaches_the_hand_measured_accuracy(tmp_path):
-    """The issue's configuration (all five training subjects, no hold-out): 0.917 by hand, 0.897 here."""
-    summary = run(tmp_path, "run", "late.yaml", "data.train_split=trainval", "data.val_split=none")
-    assert summary["test"]["top1"] >= 0.85, summary["result"]
 
 
 def test_without_precise_bn_the_short_run_collapses_and_is_flagged(tmp_path, capsys):

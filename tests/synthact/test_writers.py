@@ -16,7 +16,7 @@ from fusion_plugins.synthact.config import SynthActConfig
 from fusion_plugins.synthact.dataset import SynthAct
 from fusion_plugins.synthact.writers import skeleton_line_count, skeleton_text, write_synthact
 
-TINY = dict(subjects=2, classes=4, frames=6, size=32, repetitions=1)  # 24 samples
+TINY = dict(subjects=2, val_subjects=0, classes=4, frames=6, size=32, repetitions=1)  # 24 samples (as `fusion data synthact` writes: no validation subjects)
 
 
 def _hashes(folder) -> dict[str, str]:
