@@ -11,9 +11,11 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypedDict
+from typing import Any, Generic, Literal, TypedDict, TypeVar
 
 import torch
+
+from fusion.errors import ContractError
 
 
 class Sample(TypedDict, total=False):
@@ -42,6 +44,84 @@ class ObjectiveOutput(TypedDict):
 
     logits: torch.Tensor | None
     logs: dict[str, torch.Tensor]
+
+#: The fixed Batch fields: what each holds and who fills it (objectives' error messages and docs).
+BATCH_FIELDS: dict[str, str] = {
+    "label": "LongTensor (B,) of class labels, which collate fills from each sample's 'label' (the dataset's)",
+    "index": "LongTensor (B,) of dataset indices, which the recipe dataset and collate fill",
+    "mask": "modality -> BoolTensor (B,), which collate fills for every modality in data.modalities",
+    "meta": "one dict per sample, which collate fills from each sample's 'meta' (the dataset's)",
+}
+
+
+def batch_field(batch: Batch, name: Literal["label", "index", "mask", "meta"], objective: str) -> Any:
+    """``batch[name]`` for objective ``objective``; a missing field is one sentence naming both and its provider."""
+    if name not in batch:
+        raise ContractError(f"objective {objective!r} reads batch field {name!r}, a {BATCH_FIELDS[name]}; "
+                            f"this batch has none (it has {', '.join(sorted(batch)) or 'nothing'})")
+    return batch[name]  # type: ignore[literal-required]
+
+
+def batch_tensor(batch: Batch, modality: str, objective: str) -> torch.Tensor:
+    """The batch-layout tensor of ``modality``; missing: one sentence naming the objective and what provides it."""
+    if modality not in batch:
+        raise ContractError(f"objective {objective!r} reads the {modality!r} tensor of the batch, which the dataset "
+                            f"provides when data.modalities lists {modality!r}; this batch has "
+                            f"{', '.join(k for k in sorted(batch) if k not in BATCH_FIELDS) or 'no modality'}")
+    return batch[modality]  # type: ignore[literal-required]
+
+
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True)
+class AuxField(Generic[_T]):
+    """One auxiliary output of an encoder (``Features.aux``) or a mixer (``MixerOutput.aux``).
+
+    The component declares it in its spec (``EncoderSpec.aux`` / ``MixerSpec.aux``: the conformance suite
+    checks it is filled) and objectives read it with :meth:`read` (or :meth:`get` where it is optional),
+    never by a bare key, so a missing field is one sentence naming objective, field and provider.
+
+    Args:
+        name: the key in ``aux``.
+        doc: what it holds (type, shape, meaning).
+        provider: the component(s) that fill it, as the error message names them.
+        when: the argument it depends on, e.g. ``"ensemble: true"``; "" when always filled.
+    """
+
+    name: str
+    doc: str
+    provider: str
+    when: str = ""
+
+    def read(self, aux: Mapping[str, Any], reader: str, where: str = "mixer", kind: str = "objective") -> _T:
+        """``aux[name]`` for the ``kind`` (objective, mixer) named ``reader``; ``where`` says whose aux it is
+        ("mixer", "skeleton encoder", ...)."""
+        if self.name not in aux:
+            condition = f" with {self.when}" if self.when else ""
+            raise ContractError(f"{kind} {reader!r} reads the {where}'s aux field {self.name!r} ({self.doc}), "
+                                f"which {self.provider} provides{condition}; the model's {where} does not fill it")
+        return aux[self.name]
+
+    def get(self, aux: Mapping[str, Any], default: _T | None = None) -> _T | None:
+        """``aux[name]`` or ``default``: for fields an objective uses only when present (extra loss terms)."""
+        return aux.get(self.name, default)
+
+
+#: Extra loss terms (name -> scalar tensor) objectives add to their loss; FusionModel gathers the encoders' as
+#: ``"<modality>.<name>"`` next to the mixer's.
+LOSSES: AuxField[dict[str, torch.Tensor]] = AuxField(
+    "losses", "name -> scalar tensor, extra loss terms", "any encoder or mixer (e.g. Hyper-GCN's divergence)")
+#: Per-modality classifier logits (modality -> (B, K)) that ``classify``'s ``branch_weight`` trains.
+LOGITS_PER_MODALITY: AuxField[dict[str, torch.Tensor]] = AuxField(
+    "logits_per_modality", "modality -> (B, K) logits of a per-modality classifier",
+    "a mixer with per-modality classifiers (e.g. late, mmixer, epamnet)")
+
+
+def aux_names(fields: Sequence[AuxField]) -> set[str]:
+    """The keys of declared aux fields."""
+    return {f.name for f in fields}
+
 
 #: Every field an encoder may provide, with its shape, for error messages and docs.
 FEATURE_FIELDS: dict[str, str] = {
@@ -142,6 +222,8 @@ class EncoderSpec(ComponentSpec):
 
     modality: str = ""
     provides: frozenset[str] = frozenset({"pooled"})
+    #: Auxiliary outputs the encoder puts in ``Features.aux`` (objectives and mixers read them).
+    aux: tuple[AuxField, ...] = ()
 
 
 #: Role name a mixer uses for "every modality in the model".
@@ -153,9 +235,9 @@ class MixerSpec(ComponentSpec):
     """A mixer; ``needs`` maps a role (or ``"*"`` for every modality) to the Features fields it reads."""
 
     needs: Mapping[str, frozenset[str]] = field(default_factory=dict)
-    #: Keys the mixer puts in ``MixerOutput.aux`` (objectives read them; the conformance suite checks them),
-    #: e.g. ``logits_per_modality`` (modality -> (B, K)) that ``classify``'s ``branch_weight`` trains.
-    aux: frozenset[str] = frozenset()
+    #: Auxiliary outputs the mixer puts in ``MixerOutput.aux`` (objectives read them; the conformance suite
+    #: checks them), e.g. :data:`LOGITS_PER_MODALITY` that ``classify``'s ``branch_weight`` trains.
+    aux: tuple[AuxField, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -173,7 +255,15 @@ class ObjectiveSpec(ComponentSpec):
     ``on_epoch_start(model, epoch)`` (prototype refresh, schedule switches) and
     ``on_step_end(model, step)`` after each optimiser step (EMA teachers, queues). The objective's
     own parameters and buffers are trained, synchronised and checkpointed with the model.
+
+    ``batch`` and ``aux`` declare what ``forward`` reads: :data:`BATCH_FIELDS` names and ``"<arg>"`` for the
+    tensor of the modality its argument ``arg`` names (e.g. ``"<modality>"``), read with :func:`batch_field` /
+    :func:`batch_tensor`; and the :class:`AuxField` records of encoders and mixers, read with
+    ``AuxField.read`` (``get`` where the field is optional). The conformance suite checks the declarations.
     """
+
+    batch: tuple[str, ...] = ()
+    aux: tuple[AuxField, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,10 @@ import torch
 from torch import nn
 
 from fusion.mixers._pooled import PooledMixer, projections
-from fusion.types import EVERY_MODALITY, MixerOutput, MixerSpec
+from fusion.types import EVERY_MODALITY, AuxField, MixerOutput, MixerSpec
+
+#: The softmax weights the gate gives each modality.
+GATE: AuxField[torch.Tensor] = AuxField("gate", "(B, M) softmax weight of each modality (sorted names), 0 where absent", "mixer 'attention_gate'")
 
 
 class AttentionGateMixer(PooledMixer):
@@ -43,13 +46,13 @@ class AttentionGateMixer(PooledMixer):
         scores = self.gate(torch.cat(vectors, 1)).masked_fill(present == 0, float("-inf"))
         gate = torch.nan_to_num(scores.softmax(-1), nan=0.0)
         projected = torch.stack([self.proj[m](v) for m, v in zip(self.order, vectors)], 1)
-        return MixerOutput(fused=(gate[..., None] * projected).sum(1), aux={"gate": gate})
+        return MixerOutput(fused=(gate[..., None] * projected).sum(1), aux={GATE.name: gate})
 
 
 SPEC = MixerSpec(
     name="attention_gate",
     factory=AttentionGateMixer,
-    aux=frozenset({"gate"}),
+    aux=(GATE,),
     needs={EVERY_MODALITY: frozenset({"pooled"})},
     doc="Softmax gate over modalities (from their concatenation) weighing projected features.",
 )

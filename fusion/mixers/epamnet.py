@@ -31,7 +31,21 @@ from torch import nn
 from fusion.construct import BuildContext, create_encoder
 from fusion.errors import ContractError
 from fusion.mixers._common import align_time, row_mask, temporal_indices
-from fusion.types import MixerOutput, MixerSpec, ObjectiveSpec
+from fusion.types import (
+    LOGITS_PER_MODALITY,
+    LOSSES,
+    AuxField,
+    Batch,
+    MixerOutput,
+    MixerSpec,
+    ObjectiveOutput,
+    ObjectiveSpec,
+    batch_field,
+)
+
+#: The pose-driven attention map applied to the RGB volume.
+ATTENTION: AuxField[torch.Tensor] = AuxField("attention", "(B, 1, T, H, W) pose-driven attention on the RGB map, in (0, 1)",
+                                             "mixer 'epamnet'")
 
 
 class SpatialTemporalAttention(nn.Module):
@@ -145,7 +159,7 @@ class EPAMNet(nn.Module):
         return MixerOutput(
             fused=None,
             logits=logits,
-            aux={"logits_per_modality": {self.video: z_rgb, self.pose: z_pose}, "attention": attention},
+            aux={LOGITS_PER_MODALITY.name: {self.video: z_rgb, self.pose: z_pose}, ATTENTION.name: attention},
         )
 
 
@@ -160,20 +174,23 @@ class BranchCrossEntropy(nn.Module):
         label_smoothing: as in ``F.cross_entropy``.
     """
 
+    #: The registry name, used in error messages.
+    objective_name = "branch_ce"
+
     def __init__(self, fused_weight: float = 0.0, label_smoothing: float = 0.0):
         super().__init__()
         self.fused_weight, self.label_smoothing = fused_weight, label_smoothing
 
-    def forward(self, model, batch) -> tuple[torch.Tensor, dict]:
+    def forward(self, model, batch: Batch) -> tuple[torch.Tensor, ObjectiveOutput]:
         out = model(batch)
-        label = batch["label"]
-        branches = out.aux.get("logits_per_modality") or {}
+        label = batch_field(batch, "label", self.objective_name)
+        branches = LOGITS_PER_MODALITY.read(out.aux, self.objective_name)
         if not branches:
             raise ContractError("branch_ce: the mixer reports no aux['logits_per_modality']; use objective classify")
         loss, logs = out.logits.new_zeros(()), {}
         for name, logits in branches.items():
             per_sample = F.cross_entropy(logits.float(), label, label_smoothing=self.label_smoothing, reduction="none")
-            keep = batch["mask"].get(name, torch.ones_like(label, dtype=torch.bool)).to(per_sample.dtype)
+            keep = batch_field(batch, "mask", self.objective_name).get(name, torch.ones_like(label, dtype=torch.bool)).to(per_sample.dtype)
             term = (per_sample * keep).sum() / keep.sum().clamp_min(1.0)
             loss = loss + term
             logs[f"ce_{name}"] = term.detach()
@@ -181,16 +198,16 @@ class BranchCrossEntropy(nn.Module):
             term = F.cross_entropy(out.logits.float(), label, label_smoothing=self.label_smoothing)
             loss = loss + self.fused_weight * term
             logs["ce"] = term.detach()
-        for name, term in out.aux.get("losses", {}).items():
+        for name, term in LOSSES.get(out.aux, {}).items():
             loss = loss + term
             logs[name] = term.detach()
-        return loss, {"logits": out.logits, "logs": logs}
+        return loss, ObjectiveOutput(logits=out.logits, logs=logs)
 
 
 SPEC = MixerSpec(
     name="epamnet",
     factory=EPAMNet,
-    aux=frozenset({"logits_per_modality", "attention"}),
+    aux=(LOGITS_PER_MODALITY, ATTENTION),
     nested={"pose_encoder": "encoder@pose_args"},
     needs={"video": frozenset({"volume"}), "pose": frozenset({"volume"})},
     doc="EPAM-Net: pose X-ShiftNet on heatmaps, spatial-temporal attention on the RGB volume, summed two-head logits.",
@@ -200,4 +217,6 @@ BRANCH_CE_SPEC = ObjectiveSpec(
     name="branch_ce",
     factory=BranchCrossEntropy,
     doc="Sum of cross-entropies of the per-modality logits (EPAM-Net's loss), masked per modality.",
+    batch=("label", "mask"),
+    aux=(LOGITS_PER_MODALITY, LOSSES),
 )

@@ -7,7 +7,7 @@ from torch import nn
 
 from fusion.errors import RecipeError
 from fusion.mixers._pooled import PooledMixer
-from fusion.types import EVERY_MODALITY, MixerOutput, MixerSpec
+from fusion.types import EVERY_MODALITY, LOGITS_PER_MODALITY, MixerOutput, MixerSpec
 
 
 class LateMixer(PooledMixer):
@@ -51,13 +51,13 @@ class LateMixer(PooledMixer):
         w = present * self.weights
         fused_logits = (logits * w[..., None]).sum(1) / w.sum(1, keepdim=True).clamp_min(1e-6)
         per_modality = {m: logits[:, i] for i, m in enumerate(self.order)}
-        return MixerOutput(fused=None, logits=fused_logits, aux={"logits_per_modality": per_modality})
+        return MixerOutput(fused=None, logits=fused_logits, aux={LOGITS_PER_MODALITY.name: per_modality})
 
 
 SPEC = MixerSpec(
     name="late",
     factory=LateMixer,
-    aux=frozenset({"logits_per_modality"}),
+    aux=(LOGITS_PER_MODALITY,),
     needs={EVERY_MODALITY: frozenset({"pooled"})},
     doc="A classifier per modality; weighted sum of logits over the modalities present.",
 )

@@ -32,7 +32,12 @@ from torch import nn
 
 from fusion.errors import ContractError, RecipeError
 from fusion.mixers._common import check_feature_shape, row_mask
-from fusion.types import EVERY_MODALITY, MixerOutput, MixerSpec
+from fusion.types import EVERY_MODALITY, LOGITS_PER_MODALITY, AuxField, MixerOutput, MixerSpec
+
+STATES: AuxField[dict[str, torch.Tensor]] = AuxField(
+    "states", "modality -> (B, T, H) every MCU hidden state (zeros where the modality is absent)", "mixer 'mmixer'")
+CONTENT: AuxField[torch.Tensor] = AuxField(
+    "content", "(B, M, d) the other modalities' action content each MCU received (sorted names)", "mixer 'mmixer'")
 
 
 class MCUCell(nn.Module):
@@ -236,14 +241,14 @@ class MMixer(nn.Module):
         return MixerOutput(
             fused=fused,
             logits=self.fc(self.dropout(fused)),
-            aux={"logits_per_modality": per_modality, "states": states, "content": content},
+            aux={LOGITS_PER_MODALITY.name: per_modality, STATES.name: states, CONTENT.name: content},
         )
 
 
 SPEC = MixerSpec(
     name="mmixer",
     factory=MMixer,
-    aux=frozenset({"logits_per_modality", "states", "content"}),
+    aux=(LOGITS_PER_MODALITY, STATES, CONTENT),
     needs={EVERY_MODALITY: frozenset({"frames"})},
     doc="M-Mixer: per-modality MCU recurrences with the other modalities' action content (mean or CFEM) [INF].",
 )

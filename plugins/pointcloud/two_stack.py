@@ -20,7 +20,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from fusion.types import EncoderSpec, Features
+from fusion.types import AuxField, EncoderSpec, Features
 from fusion_plugins.pointcloud.ops import gather_points
 from fusion_plugins.pointcloud.pointnet2 import (
     FeaturePropagation,
@@ -101,6 +101,11 @@ class PointNet2Stack(nn.Module):
         return points, torch.cat([heat, vector], dim=2)
 
 
+#: Both stacks' per-point joint maps (C3P supervises both).
+HM: AuxField[list[torch.Tensor]] = AuxField(
+    "hm", "one (B, T, J, 4, N) map per stack: closeness H (channel 0), direction V (1-3)", "encoder 'pointnet2_two_stack'")
+
+
 class TwoStackPointNet2(nn.Module):
     """C3P/UniPose two-stack PointNet++ encoder over a clip: ``(B, T, N, C)`` -> per-point Features.
 
@@ -148,7 +153,7 @@ class TwoStackPointNet2(nn.Module):
             frames=per_frame,
             points=points,
             xyz=x[..., :3],
-            aux={"hm": [hm.reshape(batch, frames, *hm.shape[1:]) for hm in hms]},
+            aux={HM.name: [hm.reshape(batch, frames, *hm.shape[1:]) for hm in hms]},
         )
 
 
@@ -161,5 +166,6 @@ SPEC = EncoderSpec(
     factory=pointnet2_two_stack,
     modality="pointcloud",
     provides=frozenset({"pooled", "frames", "points", "xyz"}),
+    aux=(HM,),
     doc="C3P/UniPose two-stack PointNet++ encoder-decoder: per-point features + joint closeness/direction maps.",
 )

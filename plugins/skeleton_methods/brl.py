@@ -35,7 +35,7 @@ from torch import nn
 from fusion.construct import BuildContext
 from fusion.data.wrapped import IndexedView, build_wrapped, dataset_labels
 from fusion.errors import RecipeError
-from fusion.types import DatasetSpec, ObjectiveSpec, TransformSpec
+from fusion.types import Batch, DatasetSpec, ObjectiveOutput, ObjectiveSpec, TransformSpec, batch_field, batch_tensor
 from fusion_plugins.skeleton.layouts import SkeletonLayout, get_layout
 from fusion_plugins.skeleton.streams import bone, motion
 from fusion_plugins.skeleton.transforms import SkeletonTransform, count_valid_frames
@@ -260,6 +260,9 @@ class BRLObjective(nn.Module):
         modality: batch key mixed.
     """
 
+    #: The registry name, used in error messages.
+    objective_name = "brl"
+
     def __init__(self, counts: Sequence[int] | None = None, num_classes: int | None = None, n_max: int | None = None,
                  rho: float | None = None, class_order: str | Sequence[int] | None = None, layout: str = "ntu25_b", mix_ratio: float = 1 / 16, share: float = 0.64,
                  step_epoch: int = 20, alternating_weights: bool = False, official_mix: bool = False,
@@ -279,10 +282,10 @@ class BRLObjective(nn.Module):
         weights = stage_weights(self.counts.cpu().numpy(), epoch, self.step_epoch, self.alternating)
         self.weights.copy_(torch.as_tensor(weights, dtype=self.weights.dtype))
 
-    def forward(self, model, batch):
-        label = batch["label"]
+    def forward(self, model, batch: Batch) -> tuple[torch.Tensor, ObjectiveOutput]:
+        label = batch_field(batch, "label", self.objective_name)
         if self.training:
-            x, y_a, y_b, lam = partial_mixup(batch[self.modality], label, self.counts, self.lower, self.mix_ratio,
+            x, y_a, y_b, lam = partial_mixup(batch_tensor(batch, self.modality, self.objective_name), label, self.counts, self.lower, self.mix_ratio,
                                              self.share, self.official_mix)
             batch = {**batch, self.modality: x}
         else:
@@ -293,8 +296,8 @@ class BRLObjective(nn.Module):
         ce_b = F.cross_entropy(logits, y_b, reduction="none")
         w_a, w_b = self.weights[y_a] * lam, self.weights[y_b] * (1 - lam)
         loss = (w_a * ce_a + w_b * ce_b).sum() / (w_a + w_b).sum().clamp_min(1e-12)
-        return loss, {"logits": out.logits, "logs": {"weighted_ce": loss.detach(),
-                                                     "stage": torch.tensor(float(self.weights.std() > 0))}}
+        return loss, ObjectiveOutput(logits=out.logits, logs={"weighted_ce": loss.detach(),
+                                                              "stage": torch.tensor(float(self.weights.std() > 0))})
 
 
 #: Score-fusion weights of the BRL streams (configs/BRL README).
@@ -307,6 +310,7 @@ ENSEMBLE_WEIGHTS = {
 TRANSFORMS = [TransformSpec(name=t.name, factory=t, modality="skeleton", doc=(t.__doc__ or "").strip().splitlines()[0])
               for t in (BRLStream, TemporalReverse)]
 OBJECTIVE = ObjectiveSpec(name="brl", factory=BRLObjective,
-                          doc="BRL: rebalanced partial mixup + detached action-aware class-balanced CE.")
+                          doc="BRL: rebalanced partial mixup + detached action-aware class-balanced CE.",
+                          batch=("label", "<modality>"))
 DATASET = DatasetSpec(name="long_tailed", factory=LongTailed, nested={"dataset": "dataset"}, modalities=(),
                       doc="Exponential long-tailed cut (imbalance ratio rho) of another dataset's training split.")

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from fusion.errors import ContractError, RecipeError
-from fusion.types import Features, HeadSpec, ObjectiveSpec
+from fusion.types import Batch, Features, HeadSpec, ObjectiveOutput, ObjectiveSpec, batch_tensor
 
 MAX_FRAMES = 64
 VARIANTS = ("1.0", "1.1", "1.2")
@@ -184,13 +184,16 @@ class CascadeFormerPretrain(nn.Module):
         modality: the encoder to pretrain.
     """
 
+    #: The registry name, used in error messages.
+    objective_name = "cascadeformer_pretrain"
+
     def __init__(self, dim: int = 512, joints: int = 25, channels: int = 3, mask_ratio: float = 0.3,
                  modality: str = "skeleton"):
         super().__init__()
         self.reconstruction_head = nn.Linear(dim, joints * channels)
         self.mask_ratio, self.modality = mask_ratio, modality
 
-    def forward(self, model, batch):
+    def forward(self, model, batch: Batch) -> tuple[torch.Tensor, ObjectiveOutput]:
         encoder = model.encoders[self.modality]
         t1 = getattr(encoder, "t1", None)
         if t1 is None:
@@ -200,13 +203,13 @@ class CascadeFormerPretrain(nn.Module):
                 f"cascadeformer_pretrain: objective args (dim={self.reconstruction_head.in_features}, "
                 f"joints*channels={self.reconstruction_head.out_features}) differ from the encoder "
                 f"(dim={t1.dim}, joints*channels={t1.joints * t1.channels})")
-        x = most_active_person(batch[self.modality])
+        x = most_active_person(batch_tensor(batch, self.modality, self.objective_name))
         masked, mask = mask_slots(x, self.mask_ratio)
         reconstruction = self.reconstruction_head(t1(masked)).view_as(x)
         loss = masked_mse(reconstruction, x, mask)
-        return loss, {"logits": None, "logs": {"masked_mse": loss.detach()}}
+        return loss, ObjectiveOutput(logits=None, logs={"masked_mse": loss.detach()})
 
 
 HEAD = HeadSpec(name="cascadeformer_mlp", factory=CascadeFormerHead, doc="CascadeFormer's LN-MLP classification head.")
 OBJECTIVE = ObjectiveSpec(name="cascadeformer_pretrain", factory=CascadeFormerPretrain,
-                          doc="CascadeFormer stage 1: masked (frame, joint) reconstruction of T1.")
+                          doc="CascadeFormer stage 1: masked (frame, joint) reconstruction of T1.", batch=("<modality>",))

@@ -41,7 +41,7 @@ from torch import nn
 
 from fusion.data.corruption import LEVELS, MASK_TYPES, frame_mask
 from fusion.errors import ContractError, RecipeError
-from fusion.types import Features, ObjectiveSpec
+from fusion.types import AuxField, Batch, Features, ObjectiveOutput, ObjectiveSpec, batch_field, batch_tensor
 from fusion_plugins.skeleton.layouts import SkeletonLayout, get_layout
 from fusion_plugins.skeleton.stgcnpp import stgcnpp
 
@@ -283,7 +283,7 @@ class FineTec(nn.Module):
             prompt_in, context, seq, prior, prompt_base=interpolate_missing(prompt_in, missing),
             query_base=interpolate_missing(seq, missing))
         completed = torch.where(hole, prediction, seq) if self.replace_missing_only else prediction
-        return completed, {"prompt_prediction": prompt_prediction, "prompt_target": context}
+        return completed, {PROMPT_PREDICTION.name: prompt_prediction, PROMPT_TARGET.name: context}
 
     def motion_scores(self, seq: torch.Tensor) -> torch.Tensor:
         """(P, T, V, C) → (P, regions): mean over each region's joints of the variance of joint speed."""
@@ -308,11 +308,12 @@ class FineTec(nn.Module):
         seq = self.sequences(x)
         missing = missing_frames(seq)
         present = ~missing.all(1)  # persons that appear at all
-        aux: dict = {"missing": missing, "present": present}
+        aux: dict = {MISSING.name: missing, PRESENT.name: present}
         if self.completion is not None:
             completed, extra = self.complete(seq, missing)
             seq = torch.where(present[:, None, None, None], completed, seq)
-            aux.update(extra, completion=seq)
+            aux.update(extra)
+            aux[COMPLETION.name] = seq
         variants = list(self.perturb(seq)[:2]) if self.use_decomposition else []
         sequences = [seq, *variants]
         position = torch.stack(sequences).mean(0)
@@ -328,6 +329,19 @@ class FineTec(nn.Module):
         return features
 
 
+# ------------------------------------------------------------------------------------- aux outputs
+
+_ENCODER = "encoder 'finetec'"
+#: Sequences are one per (sample, person) slot, P = B·M, in the encoder's (P, T, V, C) layout.
+MISSING: AuxField[torch.Tensor] = AuxField("missing", "(P, T) bool, True where a frame is all zeros", _ENCODER)
+PRESENT: AuxField[torch.Tensor] = AuxField("present", "(P,) bool, persons with at least one frame", _ENCODER)
+COMPLETION: AuxField[torch.Tensor] = AuxField("completion", "(P, T, V, C) completed sequences", _ENCODER, "completion: true")
+PROMPT_PREDICTION: AuxField[torch.Tensor] = AuxField(
+    "prompt_prediction", "(P, T, V, C) the completion's prediction of the prompt", _ENCODER, "completion: true")
+PROMPT_TARGET: AuxField[torch.Tensor] = AuxField(
+    "prompt_target", "(P, T, V, C) the prompt (bank context) it should predict", _ENCODER, "completion: true")
+AUX = (MISSING, PRESENT, COMPLETION, PROMPT_PREDICTION, PROMPT_TARGET)
+
 # ------------------------------------------------------------------------------------- objective
 
 
@@ -339,6 +353,9 @@ class FineTecObjective(nn.Module):
     fills the encoder's bank. ``L_ICL = MSE(S_gt, S_base) + MSE(S_context, prompt prediction)`` over
     the persons present. At evaluation the model sees whatever ``eval.corruption`` gives it.
     """
+
+    #: The registry name, used in error messages.
+    objective_name = "finetec"
 
     def __init__(self, modality: str = "skeleton", types: Sequence[str] = MASK_TYPES,
                  ratios: Sequence[float] = tuple(LEVELS.values()), clean_share: float = 0.0, icl_weight: float = 1.0,
@@ -362,28 +379,30 @@ class FineTecObjective(nn.Module):
         keep = torch.as_tensor(~masks, device=x.device)[:, None, :, None, None]
         return x * keep.to(x.dtype)
 
-    def forward(self, model, batch):
+    def forward(self, model, batch: Batch) -> tuple[torch.Tensor, ObjectiveOutput]:
         encoder = model.encoders[self.modality]
         if not isinstance(encoder, FineTec):
             raise ContractError(f"objective finetec needs the finetec encoder on {self.modality!r}")
-        clean = batch[self.modality]
+        clean = batch_tensor(batch, self.modality, self.objective_name)
         if self.training:
             batch = {**batch, self.modality: self.corrupt(clean)}
         out = model(batch)
         if self.training:
             encoder.remember(clean)  # after the forward pass: a sample never is its own prompt
-        loss = F.cross_entropy(out.logits.float(), batch["label"], label_smoothing=self.label_smoothing)
+        loss = F.cross_entropy(out.logits.float(), batch_field(batch, "label", self.objective_name), label_smoothing=self.label_smoothing)
         logs = {"ce": loss.detach()}
-        aux = out.features[self.modality].aux
-        if self.training and "completion" in aux and self.icl_weight:
-            present = aux["present"]
+        aux, where = out.features[self.modality].aux, f"{self.modality} encoder"
+        completion = COMPLETION.get(aux)  # None with completion: false (then there is no L_ICL)
+        if self.training and completion is not None and self.icl_weight:
+            present = PRESENT.read(aux, self.objective_name, where)
             target = encoder.sequences(clean)
-            icl = F.mse_loss(aux["completion"][present], target[present]) + F.mse_loss(
-                aux["prompt_prediction"][present], aux["prompt_target"][present])
+            icl = F.mse_loss(completion[present], target[present]) + F.mse_loss(
+                PROMPT_PREDICTION.read(aux, self.objective_name, where)[present], PROMPT_TARGET.read(aux, self.objective_name, where)[present])
             loss = loss + self.icl_weight * icl
             logs["icl"] = icl.detach()
-        return loss, {"logits": out.logits, "logs": logs}
+        return loss, ObjectiveOutput(logits=out.logits, logs=logs)
 
 
 OBJECTIVE = ObjectiveSpec(name="finetec", factory=FineTecObjective,
-                          doc="FineTec: CE under random temporal corruption + in-context completion loss.")
+                          doc="FineTec: CE under random temporal corruption + in-context completion loss.",
+                          batch=("label", "<modality>"), aux=(PRESENT, COMPLETION, PROMPT_PREDICTION, PROMPT_TARGET))

@@ -35,7 +35,7 @@ from torch import nn
 
 from fusion.errors import RecipeError
 from fusion.fastpath import fold_scale_into_rows, is_norm
-from fusion.types import Features
+from fusion.types import LOSSES, AuxField, Features
 from fusion_plugins.skeleton.blocks import MultiScaleTemporalConv, check_input, joint_features, residual, select_config
 from fusion_plugins.skeleton.ctrgcn import official_init
 from fusion_plugins.skeleton.layouts import SkeletonLayout, edge_matrix, get_layout
@@ -219,10 +219,17 @@ class HyperGCN(nn.Module):
     def forward(self, x: torch.Tensor) -> Features:
         features = joint_features(self.forward_map(x), x.shape[0], x.shape[4])
         embeddings = self.virtual_embeddings()
-        features.aux["virtual_joints"] = embeddings
+        features.aux[VIRTUAL_JOINTS.name] = embeddings
         if self.divergence_weight:
-            features.aux["losses"] = {"divergence": self.divergence_weight * divergence_loss(embeddings)}
+            features.aux[LOSSES.name] = {"divergence": self.divergence_weight * divergence_loss(embeddings)}
         return features
+
+
+#: The learnable virtual hyper-joint embeddings of every block (L_div is computed on them).
+VIRTUAL_JOINTS: AuxField[list[torch.Tensor]] = AuxField(
+    "virtual_joints", "one (h, D_l) virtual hyper-joint embedding per block", "encoder 'hypergcn'")
+#: The encoder's declared aux outputs (its losses hold ``divergence`` while divergence_weight > 0).
+AUX = (VIRTUAL_JOINTS, AuxField(LOSSES.name, "{'divergence': weighted L_div}", "encoder 'hypergcn'", "divergence_weight > 0"))
 
 
 def _init_weights(model: nn.Module) -> None:

@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from fusion.errors import RecipeError
-from fusion.types import ObjectiveSpec
+from fusion.types import Batch, ObjectiveOutput, ObjectiveSpec, batch_field
 
 from .contrastive import spherical_kmeans
 
@@ -62,6 +62,9 @@ class AffinityContrastive(nn.Module):
         label_smoothing: of the classification CE.
         seed: seed of the superclass clustering.
     """
+
+    #: The registry name, used in error messages.
+    objective_name = "aclnet"
 
     def __init__(self, embed_dim: int, num_classes: int, weight: float = 0.1, num_superclasses: int = 4,
                  tau_min: float = 0.05, tau_max: float = 0.2, margin: float = 0.2, hard_only: bool = True,
@@ -123,9 +126,9 @@ class AffinityContrastive(nn.Module):
         unseen = self.prototypes.norm(dim=1) == 0  # classes not met yet take no part
         return F.cross_entropy(logits.masked_fill(unseen[None], float("-inf")), label)
 
-    def forward(self, model, batch):
+    def forward(self, model, batch: Batch) -> tuple[torch.Tensor, ObjectiveOutput]:
         out = model(batch)
-        label = batch["label"]
+        label = batch_field(batch, "label", self.objective_name)
         ce = F.cross_entropy(out.logits.float(), label, label_smoothing=self.label_smoothing)
         embedding = out.fused if out.fused is not None else next(iter(out.features.values())).pooled
         z = F.normalize(embedding.float(), dim=1)
@@ -137,7 +140,7 @@ class AffinityContrastive(nn.Module):
             term = self.contrastive(z, label)
             loss = loss + self.weight * term
             logs["acl"] = term.detach()
-        return loss, {"logits": out.logits, "logs": logs}
+        return loss, ObjectiveOutput(logits=out.logits, logs=logs)
 
     def on_epoch_start(self, model, epoch: int) -> None:
         if epoch >= self.warmup_epochs:
@@ -145,4 +148,5 @@ class AffinityContrastive(nn.Module):
 
 
 SPEC = ObjectiveSpec(name="aclnet", factory=AffinityContrastive,
-                     doc="ACLNet (supervised): CE + affinity contrastive loss with superclass temperatures, margin.")
+                     doc="ACLNet (supervised): CE + affinity contrastive loss with superclass temperatures, margin.",
+                     batch=("label",))

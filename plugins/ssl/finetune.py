@@ -8,7 +8,7 @@ scale. ``layer_decay: 1.0`` is the scratch baseline's plain optimiser.
 from __future__ import annotations
 
 from fusion.objectives.classify import Classify
-from fusion.types import ObjectiveSpec
+from fusion.types import LOGITS_PER_MODALITY, LOSSES, ObjectiveSpec
 
 from .pretext import PretextObjective, layer_decay_groups, transformer_layer_of
 
@@ -22,6 +22,9 @@ class FineTune(Classify):
         base_lr: the recipe's lr, so groups carry ``lr = base_lr · lr_scale`` (see :mod:`.pretext`).
         modality: the encoder the decay applies to.
     """
+
+    #: The registry name, used in error messages.
+    objective_name = "finetune"
 
     def __init__(self, label_smoothing: float = 0.1, layer_decay: float = 0.8, base_lr: float | None = None,
                  modality: str = "skeleton", branch_weight: float = 0.0):
@@ -38,4 +41,5 @@ class FineTune(Classify):
 
 
 SPEC = ObjectiveSpec(name="finetune", factory=FineTune,
-                     doc="Classification with label smoothing and layer-wise lr decay over the encoder (fine-tuning stage).")
+                     doc="Classification with label smoothing and layer-wise lr decay over the encoder (fine-tuning stage).",
+                     batch=("label", "mask"), aux=(LOSSES, LOGITS_PER_MODALITY))

@@ -226,6 +226,9 @@ class HaLP(MomentumContrast):
         seed: seed of the k-means and hallucination draws.
     """
 
+    #: The registry name, used in error messages.
+    objective_name = "halp"
+
     def __init__(self, encoder_dim: int = 2048, feature_dim: int = 128, queue_size: int = 16384,
                  momentum: float = 0.999, temperature: float = 0.07, mlp: bool = True, num_prototypes: int = 20,
                  prototype_keys: int = 256, update_prototypes_every: int = 10, num_positives: int = 100,
@@ -293,6 +296,7 @@ class HaLP(MomentumContrast):
 
 
 SPEC = ObjectiveSpec(name="halp", factory=HaLP,
-                     doc="HaLP (CVPR'23): MoCo + closed-form hallucinated positives towards k-means prototypes.")
+                     doc="HaLP (CVPR'23): MoCo + closed-form hallucinated positives towards k-means prototypes.",
+                     batch=("<modality>",))
 ENCODER_SPEC = EncoderSpec(name="bigru", factory=bigru, modality="skeleton", provides=frozenset({"pooled", "frames"}),
                            doc="HaLP/CMD BiGRU: 3 x 1024 bidirectional GRU over frame vectors, last step (2048-d).")

@@ -52,6 +52,9 @@ class HiCLR(MomentumContrast):
         seed: seed of the joint-mask draws.
     """
 
+    #: The registry name, used in error messages.
+    objective_name = "hiclr"
+
     def __init__(self, encoder_dim: int = 256, feature_dim: int = 128, queue_size: int = 32768,
                  momentum: float = 0.999, temperature: float = 0.07, mlp: bool = True, mask_ratio: float = 0.1,
                  mining_epoch: int = 150, topk: int = 1, hierarchical: bool = True, seed: int = 0,
@@ -101,4 +104,5 @@ class HiCLR(MomentumContrast):
 
 
 SPEC = ObjectiveSpec(name="hiclr", factory=HiCLR,
-                     doc="HiCLR (AAAI'23): MoCo with growing-strength views and one-directional consistency.")
+                     doc="HiCLR (AAAI'23): MoCo with growing-strength views and one-directional consistency.",
+                     batch=("<modality>",))

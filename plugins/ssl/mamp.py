@@ -91,6 +91,9 @@ class MAMP(PretextObjective):
         decoder_dim, decoder_depth, decoder_heads, mlp_ratio: the decoder (256, 3 or 5, 8, 4).
     """
 
+    #: The registry name, used in error messages.
+    objective_name = "mamp"
+
     def __init__(self, mask_ratio: float = 0.9, tau: float = 0.8, target: str = "motion", norm_target: bool = True,
                  encoder_dim: int = 256, layout: str = "ntu25", frames: int = 120, patch: int = 4, in_channels: int = 3,
                  decoder_dim: int = 256, decoder_depth: int = 3, decoder_heads: int = 8, mlp_ratio: float = 4.0,
@@ -150,4 +153,5 @@ class MAMP(PretextObjective):
 
 
 SPEC = ObjectiveSpec(name="mamp", factory=MAMP,
-                     doc="MAMP: motion-aware masking, transformer encoder on visible tokens, masked motion MSE (tau<=0: MAE).")
+                     doc="MAMP: motion-aware masking, transformer encoder on visible tokens, masked motion MSE (tau<=0: MAE).",
+                     batch=("<modality>",))

@@ -27,7 +27,16 @@ import torch.nn.functional as F
 from torch import nn
 
 from fusion.errors import ContractError, RecipeError
-from fusion.types import EVERY_MODALITY, EncoderSpec, Features, MixerOutput, MixerSpec, ObjectiveSpec
+from fusion.types import (
+    EVERY_MODALITY,
+    LOGITS_PER_MODALITY,
+    AuxField,
+    EncoderSpec,
+    Features,
+    MixerOutput,
+    MixerSpec,
+    ObjectiveSpec,
+)
 from fusion_plugins.skeleton.blocks import DataNorm, select_config
 from fusion_plugins.skeleton.stgcn import CONFIGS as STGCN_CONFIGS
 from fusion_plugins.skeleton.stgcn import STGCNBlock, _init_weights
@@ -47,6 +56,13 @@ CONFIGS: dict[str, dict] = {
     "aimclr": dict(channels=(16, 16, 16, 16, 32, 32, 32, 64, 64, 256), strides=(1, 1, 1, 1, 2, 1, 1, 2, 1, 1),
                    dropout=0.5),
 }
+
+_ENCODER = "encoder 'stgcn_multiskeleton'"
+#: The convention the features were computed in (the one asked for, else the encoder's first).
+CONVENTION: AuxField[str] = AuxField("convention", "name of the skeleton convention of these features", _ENCODER)
+#: Every convention's pooled features, read by the ``msclr_ensemble`` mixer.
+PER_CONVENTION: AuxField[dict[str, torch.Tensor]] = AuxField(
+    "per_convention", "convention -> (B, D) pooled features in that convention", _ENCODER, "ensemble: true")
 
 
 class MultiSkeletonSTGCN(nn.Module):
@@ -125,12 +141,12 @@ class MultiSkeletonSTGCN(nn.Module):
         joints = out.reshape(b, m, *out.shape[1:]).mean(1) * real  # B, D, T', V
         pooled = joints.sum(3).mean(2) / real.sum()
         return Features(pooled=pooled, frames=joints.sum(3).transpose(1, 2) / real.sum(), joints=joints,
-                        aux={"convention": convention or self.names[0]})
+                        aux={CONVENTION.name: convention or self.names[0]})
 
     def forward(self, x: torch.Tensor, convention: str | None = None) -> Features:
         features = self.features(self.unify(x, convention), convention)
         if self.ensemble:
-            features.aux["per_convention"] = {
+            features.aux[PER_CONVENTION.name] = {
                 name: features.pooled if name == (convention or self.names[0])
                 else self.features(self.unify(x, name), name).pooled
                 for name in self.names
@@ -185,6 +201,9 @@ class MSCLR(MomentumContrast):
         keep_prob: share of joints the drop branch keeps (0.7).
         seed: seed of the convention draws.
     """
+
+    #: The registry name, used in error messages.
+    objective_name = "msclr"
 
     def __init__(self, encoder_dim: int = 256, feature_dim: int = 128, queue_size: int = 32768,
                  momentum: float = 0.999, temperature: float = 0.07, mlp: bool = True,
@@ -255,25 +274,23 @@ class ConventionEnsemble(nn.Module):
         self.out_dim = None
 
     def forward(self, features, masks) -> MixerOutput:
-        per = features[self.modality].aux.get("per_convention")
-        if per is None:
-            raise ContractError("msclr_ensemble needs the encoder's per-convention features: set ensemble: true "
-                                "in the stgcn_multiskeleton args")
+        per = PER_CONVENTION.read(features[self.modality].aux, "msclr_ensemble", f"{self.modality} encoder", "mixer")
         missing = [c for c in self.names if c not in per]
         if missing:
             raise ContractError(f"msclr_ensemble: the encoder gave no features for conventions {missing}")
         logits = {c: self.classifiers[c](per[c]) for c in self.names}
         mean = torch.stack(list(logits.values())).mean(0)
-        return MixerOutput(fused=None, logits=mean, aux={"logits_per_modality": logits})
+        return MixerOutput(fused=None, logits=mean, aux={LOGITS_PER_MODALITY.name: logits})
 
 
 ENSEMBLE_SPEC = MixerSpec(
     name="msclr_ensemble", factory=ConventionEnsemble, needs={EVERY_MODALITY: frozenset({"pooled"})},
-    aux=frozenset({"logits_per_modality"}),
+    aux=(LOGITS_PER_MODALITY,),
     doc="MS-CLR ensemble: a linear classifier per skeleton convention, logits averaged.",
 )
 SPEC = ObjectiveSpec(name="msclr", factory=MSCLR,
-                     doc="MS-CLR: AimCLR-style MoCo with cross-convention positives over padded skeleton conventions.")
+                     doc="MS-CLR: AimCLR-style MoCo with cross-convention positives over padded skeleton conventions.",
+                     batch=("<modality>",))
 ENCODER_SPEC = EncoderSpec(name="stgcn_multiskeleton", factory=stgcn_multiskeleton, modality="skeleton",
-                           provides=frozenset({"pooled", "frames", "joints"}),
+                           provides=frozenset({"pooled", "frames", "joints"}), aux=(CONVENTION, PER_CONVENTION),
                            doc="MS-CLR flexible ST-GCN: per-convention graphs on a padded joint axis (from NTU-25).")

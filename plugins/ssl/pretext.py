@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from fusion.errors import ContractError
+from fusion.types import Batch, ObjectiveOutput, batch_tensor
 
 # ---------------------------------------------------------------------------------------- views
 
@@ -60,6 +61,8 @@ class PretextObjective(nn.Module):
 
     #: The trainer reports the pretext loss and a kNN probe of the encoder, not the untrained head's accuracy.
     pretext_only = True
+    #: The registry name (subclasses set it), used in error messages.
+    objective_name = ""
 
     def __init__(self, modality: str = "skeleton", num_views: int = 1, base_lr: float | None = None):
         super().__init__()
@@ -76,21 +79,19 @@ class PretextObjective(nn.Module):
                 f"(encoders: {', '.join(model.encoders)})"
             ) from None
 
-    def views(self, batch: dict) -> list[torch.Tensor]:
+    def views(self, batch: Batch) -> list[torch.Tensor]:
         """The method's views of the batch, each ``(B, C, T, V, M)``."""
-        if self.modality not in batch:
-            raise ContractError(f"{type(self).__name__}: the batch has no {self.modality!r} tensor")
-        x = batch[self.modality]
+        x = batch_tensor(batch, self.modality, self.objective_name or type(self).__name__)
         return [x] if self.num_views == 1 else split_views(x, self.num_views)
 
-    def pretext_loss(self, model, views: list[torch.Tensor], batch: dict) -> tuple[torch.Tensor, dict]:
+    def pretext_loss(self, model, views: list[torch.Tensor], batch: Batch) -> tuple[torch.Tensor, dict]:
         """``(loss, logs)``; logs are detached scalar tensors. Subclasses implement it."""
         raise NotImplementedError
 
     # -- the objective contract
-    def forward(self, model, batch: dict) -> tuple[torch.Tensor, dict]:
+    def forward(self, model, batch: Batch) -> tuple[torch.Tensor, ObjectiveOutput]:
         loss, logs = self.pretext_loss(model, self.views(batch), batch)
-        return loss, {"logits": None, "logs": {"loss": loss.detach(), **logs}}
+        return loss, ObjectiveOutput(logits=None, logs={"loss": loss.detach(), **logs})
 
     def on_epoch_start(self, model, epoch: int) -> None:
         """Called before each epoch (0-based): schedule or stage switches."""

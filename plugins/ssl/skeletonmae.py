@@ -58,6 +58,9 @@ class SkeletonMAE(PretextObjective):
         target: ``"input"`` (coordinates) or ``"embedding"`` (stop-gradient joint embeddings).
     """
 
+    #: The registry name, used in error messages.
+    objective_name = "skeletonmae"
+
     def __init__(self, layout: str = "ntu25", regions: Sequence[str] | None = None, count: int | Sequence[int] = 3,
                  encoder_dim: int = 64, embed_dim: int = 64, in_channels: int = 3, beta: float = 2.0,
                  target: str = "input", modality: str = "skeleton", base_lr: float | None = None):
@@ -198,4 +201,5 @@ def strl(layout: str = "ntu25", in_channels: int = 3, dim: int = 64, hidden: int
 
 
 SPEC = ObjectiveSpec(name="skeletonmae", factory=SkeletonMAE,
-                     doc="SkeletonMAE: body-region masking with a mask token, GIN encoder/decoder, re-weighted cosine loss.")
+                     doc="SkeletonMAE: body-region masking with a mask token, GIN encoder/decoder, re-weighted cosine loss.",
+                     batch=("<modality>",))

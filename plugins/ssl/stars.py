@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from fusion.types import ObjectiveSpec
+from fusion.types import ObjectiveSpec, batch_field
 
 from .pretext import FeatureQueue, PretextObjective, layer_decay_groups, transformer_layer_of
 
@@ -77,6 +77,9 @@ class STARS(PretextObjective):
         base_lr: the recipe's lr, so groups carry ``lr = base_lr · lr_scale``.
     """
 
+    #: The registry name, used in error messages.
+    objective_name = "stars"
+
     def __init__(self, encoder_dim: int = 256, feature_dim: int = 128, proj_hidden: int = 2048, pred_hidden: int = 2048,
                  queue_size: int = 32768, temperature: float = 0.07, topk: int = 0, tune_from: int | None = None,
                  tune_norm: bool = True, layer_decay: float = 0.65, clip: float = 3.0, modality: str = "skeleton",
@@ -97,7 +100,7 @@ class STARS(PretextObjective):
 
     def pretext_loss(self, model, views, batch):
         encoder = self.encoder(model)
-        ids = batch["index"]
+        ids = batch_field(batch, "index", self.objective_name)
         project0, predict0 = self.heads(encoder(views[0]).pooled)
         project1, predict1 = self.heads(encoder(views[1]).pooled)
         with torch.no_grad():
@@ -157,4 +160,5 @@ class STARS(PretextObjective):
 
 
 SPEC = ObjectiveSpec(name="stars", factory=STARS,
-                     doc="STARS: NNCLR tuning of a MAMP encoder's second half, own-id-excluding support queue, layer decay.")
+                     doc="STARS: NNCLR tuning of a MAMP encoder's second half, own-id-excluding support queue, layer decay.",
+                     batch=("<modality>", "index"))

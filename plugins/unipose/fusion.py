@@ -19,7 +19,7 @@ from fusion.construct import BuildContext, create_encoder
 from fusion.errors import RecipeError
 from fusion.mixers.concat import ConcatMixer
 from fusion.types import Features, MixerOutput, MixerSpec
-from fusion_plugins.unipose.recognise import LiftThenRecognise
+from fusion_plugins.unipose.recognise import LIFTED, LiftThenRecognise
 
 STREAMS = ("lifted", "cloud")
 DEFAULT_CLOUD = {"name": "pointnet2_temporal",
@@ -82,7 +82,7 @@ class UniPoseFusion(nn.Module):
         streams, aux = {}, {}
         if "lifted" in self.streams:
             lifted = self.lifted(features, masks)
-            streams["lifted"], aux["lifted"] = Features(pooled=lifted.fused), lifted.aux["lifted"]
+            streams["lifted"], aux[LIFTED.name] = Features(pooled=lifted.fused), LIFTED.read(lifted.aux, "unipose_fusion", kind="mixer")
         if "cloud" in self.streams:
             streams["cloud"] = self.cloud(self.cloud_input(features[self.pose].xyz))
         fused = self.concat(streams, {name: mask for name in streams})
@@ -93,7 +93,7 @@ SPEC = MixerSpec(
     name="unipose_fusion",
     factory=UniPoseFusion,
     nested={"recogniser": "encoder", "cloud": "encoder"},
-    aux=frozenset({"lifted"}),
+    aux=(LIFTED,),
     needs={"pose": frozenset({"joints", "xyz"})},
     doc="UniPose fusion (proposed): lifted-skeleton stream + point-cloud stream of the same clip, concatenated.",
 )

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from fusion.errors import ContractError, RecipeError
-from fusion.types import EncoderSpec, Features
+from fusion.types import AuxField, EncoderSpec, Features
 from fusion_plugins.unipose.a2j import A2JHead
 from fusion_plugins.unipose.backbones import build_backbone
 from fusion_plugins.unipose.geometry import backproject, fold_time, intrinsics_tensor
@@ -35,6 +35,15 @@ def median_valid_depth(depth: torch.Tensor) -> torch.Tensor:
     count = valid.sum(1)
     middle = ((count - 1).clamp_min(0) // 2).unsqueeze(1)
     return torch.where(count > 0, keyed.gather(1, middle).squeeze(1), torch.zeros_like(count, dtype=flat.dtype))
+
+
+_ENCODER = "encoder 'unipose_a2j_rgb' or 'unipose_a2j_depth'"
+UVZ: AuxField[torch.Tensor] = AuxField("uvz", "(B, T, J, 3) joint pixel u, v and depth z (metres)", _ENCODER)
+ANCHOR_UV: AuxField[torch.Tensor] = AuxField("anchor_uv", "(B, T, J, 2) anchor-weighted joint pixels", _ENCODER)
+WEIGHTS: AuxField[torch.Tensor] = AuxField("weights", "(B, T, A, J) anchor weights per joint", _ENCODER)
+DEPTH_UNIT: AuxField[float] = AuxField("depth_unit", "metres per unit of predicted depth offset", _ENCODER)
+Z_REF: AuxField[torch.Tensor] = AuxField("z_ref", "(B, T) reference depth of each frame (metres)", _ENCODER)
+AUX = (UVZ, ANCHOR_UV, WEIGHTS, DEPTH_UNIT, Z_REF)
 
 
 class A2JLifter(nn.Module):
@@ -88,9 +97,9 @@ class A2JLifter(nn.Module):
             pooled=per_frame.mean(1),
             frames=per_frame,
             joints=joints.permute(0, 3, 1, 2),
-            aux={"uvz": uvz, "anchor_uv": out["anchor_uv"].reshape(batch, frames, self.num_joints, 2),
-                 "weights": out["weights"].reshape(batch, frames, -1, self.num_joints),
-                 "depth_unit": self.depth_unit, "z_ref": reference.reshape(batch, frames)},
+            aux={UVZ.name: uvz, ANCHOR_UV.name: out["anchor_uv"].reshape(batch, frames, self.num_joints, 2),
+                 WEIGHTS.name: out["weights"].reshape(batch, frames, -1, self.num_joints),
+                 DEPTH_UNIT.name: self.depth_unit, Z_REF.name: reference.reshape(batch, frames)},
         )
 
 
@@ -113,9 +122,9 @@ unipose_a2j_depth = _factory("depth")
 
 SPECS = [
     EncoderSpec(name="unipose_a2j_rgb", factory=unipose_a2j_rgb, modality="rgb",
-                provides=frozenset({"pooled", "frames", "joints"}),
+                provides=frozenset({"pooled", "frames", "joints"}), aux=AUX,
                 doc="UniPose RGB lifter: per-frame backbone + anchor-to-joint heads (pixel + depth per joint)."),
     EncoderSpec(name="unipose_a2j_depth", factory=unipose_a2j_depth, modality="depth",
-                provides=frozenset({"pooled", "frames", "joints"}),
+                provides=frozenset({"pooled", "frames", "joints"}), aux=AUX,
                 doc="UniPose depth lifter: per-frame backbone + anchor-to-joint heads (pixel + depth per joint)."),
 ]

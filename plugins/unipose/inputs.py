@@ -11,30 +11,27 @@ import numpy as np
 import torch
 
 from fusion.errors import ContractError
+from fusion.types import Batch, batch_field, batch_tensor
 from fusion_plugins.unipose.geometry import intrinsics_tensor
 
 
-def detections(batch: dict, key: str = "pose2d") -> tuple[torch.Tensor, torch.Tensor]:
-    """``(uv (B, T, V, 2) pixels, score (B, T, V))`` of the first person."""
-    if key not in batch:
-        raise ContractError(
-            f"unipose: the batch has no {key!r} tensor (2D detections); add {key} to data.modalities"
-        )
-    pose = batch[key][..., 0]  # (B, C, T, V)
+def detections(batch: Batch, key: str = "pose2d") -> tuple[torch.Tensor, torch.Tensor]:
+    """``(uv (B, T, V, 2) pixels, score (B, T, V))`` of the first person (the 2D detections' modality ``key``)."""
+    pose = batch_tensor(batch, key, "unipose_lift")[..., 0]  # (B, C, T, V)
     uv = pose[:, :2].permute(0, 2, 3, 1)
     score = pose[:, 2] if pose.shape[1] > 2 else torch.ones_like(pose[:, 0])
     return uv.float(), score.float()
 
 
-def intrinsics(batch: dict, device=None, default: dict | None = None) -> torch.Tensor:
+def intrinsics(batch: Batch, device=None, default: dict | None = None) -> torch.Tensor:
     """``(B, 4)`` from ``meta[i]['intrinsics']``; ``default`` (a fixed camera's) where samples carry none."""
     meta = batch.get("meta") or []
     if default is not None and not any(isinstance(m, dict) and "intrinsics" in m for m in meta):
-        return intrinsics_tensor(default, len(batch["label"]), device)
+        return intrinsics_tensor(default, len(batch_field(batch, "label", "unipose_lift")), device)
     return intrinsics_tensor(meta, device=device)
 
 
-def ground_truth(batch: dict, frames: int | None = None, device=None) -> torch.Tensor | None:
+def ground_truth(batch: Batch, frames: int | None = None, device=None) -> torch.Tensor | None:
     """``(B, T, V, 3)`` clean joints of the first person from ``meta[i]['skeleton_gt']``, or None if absent."""
     meta = batch.get("meta") or []
     if not meta or any("skeleton_gt" not in m for m in meta):

@@ -21,26 +21,29 @@ import torch.nn.functional as F
 from torch import nn
 
 from fusion.errors import ContractError
-from fusion.types import ObjectiveSpec
+from fusion.types import Batch, ObjectiveOutput, ObjectiveSpec, batch_field, batch_tensor
 from fusion_plugins.unipose import inputs
 from fusion_plugins.unipose.body import body_model
 from fusion_plugins.unipose.geometry import backproject, project
+from fusion_plugins.unipose.image_lifter import ANCHOR_UV, DEPTH_UNIT, UVZ
 from fusion_plugins.unipose.losses import C3P_WEIGHTS, weak_supervision
 from fusion_plugins.unipose.metrics import accuracy_within, mpjpe, naive_lift
+from fusion_plugins.unipose.pointcloud import JOINTS3D, STACK_JOINTS
 
 #: Default A2J loss weights.
 A2J_WEIGHTS: dict[str, float] = {"informative": 1.0, "inplane": 0.1, "depth": 1.0}
 IMAGE_BRANCHES = ("rgb", "depth")
+NAME = "unipose_lift"
 
 
 def lifted_joints(features: Mapping, k: torch.Tensor, y_up: bool = True) -> dict[str, torch.Tensor]:
     """Camera-frame joints ``(B, T, J, 3)`` of every UniPose branch in ``features`` (by modality)."""
     out = {}
     for modality, feats in features.items():
-        if "joints3d" in feats.aux:
-            out[modality] = feats.aux["joints3d"]
-        elif "uvz" in feats.aux:
-            out[modality] = backproject(feats.aux["uvz"], k, y_up)
+        if JOINTS3D.name in feats.aux:
+            out[modality] = JOINTS3D.read(feats.aux, NAME, f"{modality} encoder")
+        elif UVZ.name in feats.aux:
+            out[modality] = backproject(UVZ.read(feats.aux, NAME, f"{modality} encoder"), k, y_up)
     return out
 
 
@@ -69,6 +72,9 @@ class UniPoseLift(nn.Module):
         intrinsics: ``{fx, fy, cx, cy}`` of a fixed camera, used when samples carry no ``meta['intrinsics']``.
     """
 
+    #: The registry name, used in error messages.
+    objective_name = "unipose_lift"
+
     def __init__(self, layout: str = "ntu25", y_up: bool = True, weights: dict | None = None, bone_prior: dict | None = None,
                  consistency: str = "frame", score_weighted: bool = False, pointcloud_losses: bool = True,
                  a2j_weights: dict | None = None, classify_weight: float = 0.0, pose_key: str = "pose2d",
@@ -84,7 +90,7 @@ class UniPoseLift(nn.Module):
         self.intrinsics = dict(intrinsics) if intrinsics else None
         self.num_joints = body.num_joints
 
-    def forward(self, model, batch) -> tuple[torch.Tensor, dict]:
+    def forward(self, model, batch: Batch) -> tuple[torch.Tensor, ObjectiveOutput]:
         out = model(batch)
         features = out.features
         device = next(iter(features.values())).frames.device
@@ -94,45 +100,48 @@ class UniPoseLift(nn.Module):
             raise ContractError(f"unipose_lift: {self.pose_key} has {uv.shape[2]} joints but layout has {self.num_joints}; "
                                 "give the objective the detections' layout and the lifters as many joints")
         loss, logs = uv.new_zeros(()), {}
-        teacher = features.get("pointcloud")
-        if teacher is not None and "joints3d" in teacher.aux and teacher.aux["joints3d"].shape[2] != self.num_joints:
-            raise ContractError(f"unipose_lift: the point-cloud branch predicts {teacher.aux['joints3d'].shape[2]} joints, "
+        teacher = features.get("pointcloud")  # the point-cloud branch (unipose_pointcloud) when the model has one
+        teacher_joints = JOINTS3D.get(teacher.aux) if teacher is not None else None
+        if teacher_joints is not None and teacher_joints.shape[2] != self.num_joints:
+            raise ContractError(f"unipose_lift: the point-cloud branch predicts {teacher_joints.shape[2]} joints, "
                                 f"the layout has {self.num_joints}; set its num_joints to match")
-        if teacher is not None and "stack_joints" in teacher.aux and self.pointcloud_losses:
-            for i, joints in enumerate(teacher.aux["stack_joints"]):
+        stacks = STACK_JOINTS.get(teacher.aux) if teacher is not None else None
+        if stacks is not None and self.pointcloud_losses:
+            for i, joints in enumerate(stacks):
                 terms = weak_supervision(joints, uv, k, self.limbs, self.bones, self.prior, self.weights, self.y_up,
                                          score if self.score_weighted else None, self.consistency)
                 loss = loss + terms.total
                 logs.update({f"{name}_{i + 1}": value.detach() for name, value in terms.terms.items()})
-        image_branches = [m for m in IMAGE_BRANCHES if m in features and "uvz" in features[m].aux]
+        image_branches = [m for m in IMAGE_BRANCHES if m in features and UVZ.name in features[m].aux]
         if image_branches:
-            if teacher is None or "joints3d" not in teacher.aux:
+            if teacher is None or teacher_joints is None:
                 raise ContractError("unipose_lift: the A2J lifters learn from the point-cloud branch's pseudo-labels; "
                                     "add a pointcloud encoder 'unipose_pointcloud' to the model")
-            target = project(teacher.aux["joints3d"].detach(), k, self.y_up)
+            target = project(teacher_joints.detach(), k, self.y_up)
             for modality in image_branches:
-                term = self.a2j_loss(features[modality].aux, target)
+                term = self.a2j_loss(features[modality].aux, target, f"{modality} encoder")
                 loss = loss + term
                 logs[f"a2j_{modality}"] = term.detach()
         if self.classify_weight and out.logits is not None:
-            term = F.cross_entropy(out.logits.float(), batch["label"])
+            term = F.cross_entropy(out.logits.float(), batch_field(batch, "label", NAME))
             loss = loss + self.classify_weight * term
             logs["ce"] = term.detach()
         gt = inputs.ground_truth(batch, uv.shape[1], device)
         if gt is not None:
             joints = lifted_joints(features, k, self.y_up)
-            if "depth" in batch:
-                joints["naive"] = naive_lift(uv, batch["depth"].float(), k, self.y_up)
+            if "depth" in batch:  # the naive baseline when the depth modality is loaded
+                joints["naive"] = naive_lift(uv, batch_tensor(batch, "depth", NAME).float(), k, self.y_up)
             logs.update(pose_metrics(joints, gt))
-        return loss, {"logits": out.logits, "logs": logs}
+        return loss, ObjectiveOutput(logits=out.logits, logs=logs)
 
-    def a2j_loss(self, aux: dict, target: torch.Tensor) -> torch.Tensor:
+    def a2j_loss(self, aux: Mapping, target: torch.Tensor, where: str = "image encoder") -> torch.Tensor:
         """A2J's three terms for one lifter, targets ``(B, T, J, 3)`` = pixel u, v and depth z (metres)."""
         w = self.a2j_weights
-        informative = F.smooth_l1_loss(aux["anchor_uv"], target[..., :2], beta=1.0)
-        inplane = F.smooth_l1_loss(aux["uvz"][..., :2], target[..., :2], beta=1.0)
-        unit = aux["depth_unit"]
-        depth = F.smooth_l1_loss(aux["uvz"][..., 2] / unit, target[..., 2] / unit, beta=3.0)
+        uvz = UVZ.read(aux, NAME, where)
+        informative = F.smooth_l1_loss(ANCHOR_UV.read(aux, NAME, where), target[..., :2], beta=1.0)
+        inplane = F.smooth_l1_loss(uvz[..., :2], target[..., :2], beta=1.0)
+        unit = DEPTH_UNIT.read(aux, NAME, where)
+        depth = F.smooth_l1_loss(uvz[..., 2] / unit, target[..., 2] / unit, beta=3.0)
         return w["informative"] * informative + w["inplane"] * inplane + w["depth"] * depth
 
 
@@ -149,4 +158,6 @@ SPEC = ObjectiveSpec(
     name="unipose_lift",
     factory=unipose_lift,
     doc="UniPose: weakly supervised point-cloud 3D pose (ray, bone, symmetry, motion) + A2J lifters on pseudo-labels.",
+    batch=("<pose_key>", "meta", "label"),
+    aux=(JOINTS3D, STACK_JOINTS, UVZ, ANCHOR_UV, DEPTH_UNIT),
 )

@@ -20,9 +20,17 @@ from torch import nn
 
 from fusion.construct import BuildContext, create_encoder
 from fusion.errors import ContractError, RecipeError
-from fusion.types import EncoderSpec, Features
+from fusion.types import AuxField, EncoderSpec, Features
 from fusion_plugins.unipose.geometry import cam_to_obb, fold_time, obb_to_cam, oriented_box
 from fusion_plugins.unipose.voting import vote_joints
+
+_ENCODER = "encoder 'unipose_pointcloud'"
+#: The final (stack-2) camera-frame joints, metres: the pseudo-labels the A2J lifters learn from.
+JOINTS3D: AuxField[torch.Tensor] = AuxField("joints3d", "(B, T, J, 3) camera-frame joints in metres", _ENCODER)
+#: Every stack's joints (all supervised by the weak losses, as in C3P).
+STACK_JOINTS: AuxField[list[torch.Tensor]] = AuxField(
+    "stack_joints", "one (B, T, J, 3) camera-frame joints per stack", _ENCODER)
+HM: AuxField[list[torch.Tensor]] = AuxField("hm", "one (B, T, J, 4, N) closeness/direction map per stack", _ENCODER)
 
 
 class UniPosePointCloud(nn.Module):
@@ -86,8 +94,8 @@ class UniPosePointCloud(nn.Module):
             frames=per_frame,
             joints=final.permute(0, 3, 1, 2),
             xyz=x[..., :3],
-            aux={"joints3d": final, "stack_joints": stack_joints,
-                 "hm": [hm.reshape(batch, frames, *hm.shape[1:]) for hm in hms]},
+            aux={JOINTS3D.name: final, STACK_JOINTS.name: stack_joints,
+                 HM.name: [hm.reshape(batch, frames, *hm.shape[1:]) for hm in hms]},
         )
 
 
@@ -104,5 +112,6 @@ SPEC = EncoderSpec(
     factory=unipose_pointcloud,
     modality="pointcloud",
     provides=frozenset({"pooled", "frames", "joints", "xyz"}),
+    aux=(JOINTS3D, STACK_JOINTS, HM),
     doc="UniPose point-cloud branch: OBB + two-stack PointNet++ voting -> camera-frame 3D joints (weakly supervised).",
 )

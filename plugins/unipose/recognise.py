@@ -9,13 +9,20 @@ Typically the lifter comes from a ``unipose_lift`` run (``model.init``) and is f
 
 from __future__ import annotations
 
+import torch
 from torch import nn
 
 from fusion.construct import BuildContext, create_encoder
-from fusion.types import MixerOutput, MixerSpec
+from fusion.types import AuxField, MixerOutput, MixerSpec
 from fusion_plugins.unipose.body import load_layout
 
 DEFAULT_RECOGNISER = {"name": "stgcn", "args": {"layout": "ntu25", "in_channels": 3, "config": "small"}}
+
+
+#: The (centred, masked) 3D joints the recogniser classifies.
+LIFTED: AuxField[torch.Tensor] = AuxField(
+    "lifted", "(B, 3, T, J) lifted joints as classified (centred, zero where the pose modality is absent)",
+    "mixer 'unipose_recognise' or 'unipose_fusion'")
 
 
 class LiftThenRecognise(nn.Module):
@@ -46,14 +53,14 @@ class LiftThenRecognise(nn.Module):
             joints = joints - joints[:, :, :1, self.origin : self.origin + 1]
         joints = joints * masks[self.pose].to(joints.dtype).view(-1, 1, 1, 1)
         encoded = self.recogniser(joints.unsqueeze(-1))
-        return MixerOutput(fused=encoded.pooled, aux={"lifted": joints})
+        return MixerOutput(fused=encoded.pooled, aux={LIFTED.name: joints})
 
 
 SPEC = MixerSpec(
     name="unipose_recognise",
     factory=LiftThenRecognise,
     nested={"recogniser": "encoder"},
-    aux=frozenset({"lifted"}),
+    aux=(LIFTED,),
     needs={"pose": frozenset({"joints"})},
     doc="Lift-then-recognise: UniPose's lifted 3D joints (role 'pose') classified by any skeleton encoder.",
 )

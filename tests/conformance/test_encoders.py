@@ -1,5 +1,7 @@
 """Every registered encoder, timm style: builds from its defaults, runs forward on its modality's input,
-fills exactly the Features fields its spec declares with ``out_dim`` features, and trains (backward).
+fills exactly the Features fields its spec declares with ``out_dim`` features, puts in ``aux`` exactly the
+fields its spec declares (``EncoderSpec.aux``; built with :data:`AUX_ARGS` where a field is filled only under an
+argument), and trains (backward).
 
 New encoders are covered by registering them; one whose default configuration needs another input than
 its modality's below declares it in :data:`INPUTS`. Encoders that take seconds on a CPU at their default
@@ -11,7 +13,7 @@ import torch
 
 from fusion.construct import build, context
 from fusion.registry import get_registry
-from fusion.types import Features
+from fusion.types import Features, aux_names
 
 REGISTRY = get_registry()
 #: Per-sample input in the batch layout of each modality (small: 16 frames, 64 x 64 images, 512 points).
@@ -25,6 +27,8 @@ INPUTS = {
     "unipose_pointcloud": (2, 512, 6),   # xyz + normals (C3P)
     "xshiftnet_pose": (17, 8, 56, 56),    # joint heatmaps, one channel per COCO joint
 }
+#: Arguments under which an encoder fills the aux fields its spec declares with a ``when`` condition.
+AUX_ARGS = {"stgcn_multiskeleton": {"ensemble": True}}
 #: Default-size encoders that take several seconds each on a CPU.
 SLOW = {"bigru", "depth_r2plus1d_r50", "depth_tsm", "depth_slowfast_r50", "depth_x3d_l", "r2plus1d_r50", "tsm",
         "slowfast_r50", "x3d_l", "pointnet2_two_stack", "unipose_pointcloud", "x3d_m", "x3d_s", "depth_x3d_m", "depth_x3d_s", "unipose_a2j_depth", "unipose_a2j_rgb", "pose_heatmap_net", "cascadeformer"}
@@ -47,11 +51,14 @@ def example_input(spec, batch: int = 2) -> torch.Tensor:
 def test_encoder_contract(name):
     spec = REGISTRY.get("encoder", name)
     torch.manual_seed(0)
-    encoder = build("encoder", {"name": name}, context(REGISTRY, f"encoder {name}"))
+    encoder = build("encoder", {"name": name, "args": AUX_ARGS.get(name, {})}, context(REGISTRY, f"encoder {name}"))
     out_dim = int(encoder.out_dim)
     features = encoder(example_input(spec))
     assert isinstance(features, Features), f"{name} returned {type(features).__name__}, not Features"
     assert features.provided() == set(spec.provides), f"{name}: declares {sorted(spec.provides)}, fills {sorted(features.provided())}"
+    declared = aux_names(spec.aux)
+    assert set(features.aux) == declared, (f"{name}: declares aux {sorted(declared)}, fills {sorted(features.aux)} (a "
+                                           "field filled only under an argument: add that argument to AUX_ARGS)")
     if features.pooled is not None:
         assert features.pooled.shape == (2, out_dim)
     if features.frames is not None:

@@ -1,6 +1,7 @@
 """Every registered mixer: builds over encoders of given sizes, runs on exactly the Features fields its spec
-declares it needs (nothing else is filled), puts only the declared keys in ``aux``, and honours masks: where a modality is masked out, changing
-that modality's features cannot change the output.
+declares it needs (nothing else is filled), puts in ``aux`` exactly the fields its spec declares (built with the
+arguments in :data:`AUX_ARGS` where a field is filled only under one, ``AuxField.when``), and honours
+masks: where a modality is masked out, changing that modality's features cannot change the output.
 
 Features are random tensors of the documented layouts (:data:`fusion.types.FEATURE_FIELDS`); a mixer whose
 default configuration needs other sizes declares them in :data:`SETUP`.
@@ -11,7 +12,7 @@ import torch
 
 from fusion.construct import context, create_mixer
 from fusion.registry import get_registry
-from fusion.types import EVERY_MODALITY, Features
+from fusion.types import EVERY_MODALITY, Features, aux_names
 
 REGISTRY = get_registry()
 B, T, D = 4, 4, 16
@@ -30,6 +31,8 @@ SETUP = {
                                 "cloud_points": 64},
                        "roles": {"pose": "depth"}, "dims": {"depth": 3}},
 }
+#: Per mixer whose spec declares aux fields filled only under an argument (``AuxField.when``): those arguments.
+AUX_ARGS: dict[str, dict] = {}
 SHAPES = {"pooled": lambda d: (B, d), "frames": lambda d: (B, T, d), "volume": lambda d: (B, d, T, 7, 7),
           "joints": lambda d: (B, d, T, 25), "xyz": lambda d: (B, T, 64, 3), "points": lambda d: (B, T, 64, d)}
 
@@ -59,13 +62,16 @@ def test_mixer_contract(name):
     spec, setup = REGISTRY.get("mixer", name), SETUP.get(name, {})
     dims, roles, features = inputs(spec, setup)
     torch.manual_seed(0)
-    mixer = create_mixer({"name": name, "args": setup.get("args", {})}, context(REGISTRY, f"mixer {name}"),
+    args = {**setup.get("args", {}), **AUX_ARGS.get(name, {})}
+    mixer = create_mixer({"name": name, "args": args}, context(REGISTRY, f"mixer {name}"),
                          dims, num_classes=5, roles=roles).eval()
     masks = {m: torch.ones(B, dtype=torch.bool) for m in features}
     with torch.no_grad():
         full = output(mixer, features, masks)
-        declared = set(mixer(features, masks).aux)
-    assert declared <= set(spec.aux), f"{name}: aux keys {sorted(declared - set(spec.aux))} are not in its spec's aux"
+        filled = set(mixer(features, masks).aux)
+    assert filled <= aux_names(spec.aux), f"{name}: aux keys {sorted(filled - aux_names(spec.aux))} are not in its spec's aux"
+    assert aux_names(spec.aux) <= filled, (f"{name}: declares aux {sorted(aux_names(spec.aux) - filled)} but does not fill "
+                                           "it (a field filled only under an argument: add that argument to AUX_ARGS)")
     assert full.shape[0] == B and torch.isfinite(full).all()
     if full.shape[-1] != 5:
         assert full.shape[-1] == mixer.out_dim
