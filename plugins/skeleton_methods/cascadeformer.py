@@ -194,6 +194,7 @@ class CascadeFormerPretrain(nn.Module):
         self.mask_ratio, self.modality = mask_ratio, modality
 
     def forward(self, model, batch: Batch) -> tuple[torch.Tensor, ObjectiveOutput]:
+        x = most_active_person(batch_tensor(batch, self.modality, self.objective_name))
         encoder = model.encoders[self.modality]
         t1 = getattr(encoder, "t1", None)
         if t1 is None:
@@ -203,7 +204,6 @@ class CascadeFormerPretrain(nn.Module):
                 f"cascadeformer_pretrain: objective args (dim={self.reconstruction_head.in_features}, "
                 f"joints*channels={self.reconstruction_head.out_features}) differ from the encoder "
                 f"(dim={t1.dim}, joints*channels={t1.joints * t1.channels})")
-        x = most_active_person(batch_tensor(batch, self.modality, self.objective_name))
         masked, mask = mask_slots(x, self.mask_ratio)
         reconstruction = self.reconstruction_head(t1(masked)).view_as(x)
         loss = masked_mse(reconstruction, x, mask)

@@ -380,10 +380,10 @@ class FineTecObjective(nn.Module):
         return x * keep.to(x.dtype)
 
     def forward(self, model, batch: Batch) -> tuple[torch.Tensor, ObjectiveOutput]:
+        clean = batch_tensor(batch, self.modality, self.objective_name)
         encoder = model.encoders[self.modality]
         if not isinstance(encoder, FineTec):
             raise ContractError(f"objective finetec needs the finetec encoder on {self.modality!r}")
-        clean = batch_tensor(batch, self.modality, self.objective_name)
         if self.training:
             batch = {**batch, self.modality: self.corrupt(clean)}
         out = model(batch)
