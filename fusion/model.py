@@ -8,7 +8,7 @@ from torch import nn
 from fusion.construct import BuildContext, build_spec, create_head, create_mixer
 from fusion.errors import ContractError
 from fusion.registry import Registry
-from fusion.types import EVERY_MODALITY, FEATURE_FIELDS, Batch, EncoderSpec, Features, MixerSpec, ModelOutput
+from fusion.types import EVERY_MODALITY, FEATURE_FIELDS, LOSSES, Batch, EncoderSpec, Features, MixerSpec, ModelOutput
 
 DEFAULT_MIXER = {"name": "concat", "args": {}}
 
@@ -54,9 +54,9 @@ class FusionModel(nn.Module):
         if self.head is not None and mixed.fused is not None:
             logits = self.head(mixed.fused)
         aux = dict(mixed.aux)
-        encoder_losses = {f"{m}.{name}": term for m, f in features.items() for name, term in (f.aux.get("losses") or {}).items()}
+        encoder_losses = {f"{m}.{name}": term for m, f in features.items() for name, term in (LOSSES.get(f.aux) or {}).items()}
         if encoder_losses:  # e.g. Hyper-GCN's divergence loss: objectives add every aux['losses'] term
-            aux["losses"] = {**aux.get("losses", {}), **encoder_losses}
+            aux[LOSSES.name] = {**LOSSES.get(aux, {}), **encoder_losses}
         return ModelOutput(logits=logits, fused=mixed.fused, features=features, aux=aux)
 
 
