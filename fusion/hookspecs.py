@@ -49,7 +49,8 @@ def fusion_add_modalities() -> list[ModalitySpec]:
     ``factory(array: numpy.ndarray) -> torch.Tensor`` turns one sample's raw array into its per-sample
     batch layout (collate stacks them). The spec also says which axis of the raw array is time
     (``time_axis``; corruption and frame checks use it) and may give ``bones(layout_name) -> [(i, j), ...]``,
-    the joint pairs ``fusion data show`` draws.
+    the joint pairs ``fusion data show`` draws, and ``draw`` (a :class:`fusion.types.Drawing`): how
+    ``fusion data show`` draws the modality (a panel, or joints over the image or in their own panel).
 
     :return: ``list[ModalitySpec]``.
     """

@@ -199,6 +199,36 @@ class ComponentSpec:
 
 
 @dataclass(frozen=True)
+class Drawing:
+    """How ``fusion data show`` draws a modality's raw clip; the modality plugin declares it, the core
+    (:mod:`fusion.data.show`) names no modality. A modality is a panel of its own, or 2D joints drawn over
+    the image panel (when they are in its pixels) or in a panel of their own.
+
+    Args:
+        rank: panels left to right by rank (a joints panel comes first); the lowest-ranked modality gives
+            the clip's frame count and, among joint modalities, the joints.
+        panel: ``panel(ax, clip, t, scale) -> title`` draws frame ``t`` of the raw clip on a matplotlib axes.
+        scale: ``scale(clip)``: what stays fixed over the clip (colour range, axis limits), given to ``panel``.
+        projection: the panel's matplotlib projection (``"3d"``); None for a 2D panel.
+        image_size: ``image_size(clip) -> (width, height)``: the panel is an image in pixels, and the
+            sample's joints are drawn over it.
+        joints: ``joints(clip, meta, image_size) -> (M, T, V, 2)`` pixel coordinates (NaN where missing)
+            in the image panel's frame (``image_size`` None: there is none), or None when they cannot be placed.
+        front: ``front(clip) -> (M, T, V, 2)``: a front view for their own panel when ``joints`` gives None.
+        label: the joints' name in panel titles.
+    """
+
+    rank: int = 0
+    panel: Callable[..., str] | None = None
+    scale: Callable[[Any], Any] | None = None
+    projection: str | None = None
+    image_size: Callable[[Any], tuple[int, int]] | None = None
+    joints: Callable[[Any, Mapping[str, Any], tuple[int, int] | None], Any] | None = None
+    front: Callable[[Any], Any] | None = None
+    label: str = ""
+
+
+@dataclass(frozen=True)
 class ModalitySpec(ComponentSpec):
     """A modality: how one sample's raw numpy array becomes its batch-layout tensor.
 
@@ -214,6 +244,8 @@ class ModalitySpec(ComponentSpec):
     #: ``bones(layout_name) -> [(i, j), ...]``: bone pairs of a named joint layout (``fusion data show``
     #: draws them); None when the modality has no joints or the plugin knows no layouts.
     bones: Callable[[str], Sequence[tuple[int, int]]] | None = None
+    #: How ``fusion data show`` draws the modality (:class:`Drawing`); None: it is not drawn.
+    draw: Drawing | None = None
 
 
 @dataclass(frozen=True)

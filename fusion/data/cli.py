@@ -81,7 +81,7 @@ def cmd_check(args) -> int:
 
 
 def cmd_show(args) -> int:
-    from fusion.data.show import bones_from, sample_title, save_sample
+    from fusion.data.show import sample_title, save_sample
 
     recipe, registry = load_data_recipe(args.recipe, args.overrides)
     split = args.split or recipe["data"]["train_split"]
@@ -95,8 +95,7 @@ def cmd_show(args) -> int:
         wanted |= set(sample)
     sample = {k: v for k, v in sample.items() if k in wanted}
     title = f"{split}[{args.index}]  " + sample_title(sample, getattr(dataset, "class_names", None))
-    out = save_sample(sample, args.out, frame=args.frame, title=title, fps=args.fps,
-                      bones_of=bones_from(registry, sample))
+    out = save_sample(sample, args.out, registry, frame=args.frame, title=title, fps=args.fps)
     print(f"wrote {out}")
     return 0
 

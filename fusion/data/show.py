@@ -1,26 +1,28 @@
-"""Draw one sample's modalities side by side: skeleton over RGB, depth colour map, point cloud.
+"""Draw one sample's modalities side by side (``fusion data show``): joints over the image, other panels next to it.
 
 Why: a wrong axis, a mirrored camera or joints that miss the person show at a glance in a picture
 and nowhere in a loss curve. A ``.png`` shows one frame; a ``.gif`` animates the clip.
 
-Skeleton over RGB uses ``pose2d`` when the sample has it, else 2D skeletons as they are, else 3D
-joints projected with ``meta["intrinsics"]`` when those describe the RGB frame (their width and
-height match it), in the Kinect convention the built-in data uses (``u = cx + fx x / z``,
-``v = cy - fy y / z``; ``y_up: false`` flips v). Otherwise the skeleton gets its own front-view
-panel. Bones come from ``meta["bones"]`` or the layout named in ``meta["layout"]`` (the modality plugin's ``bones``).
+This module names no modality: each modality plugin declares in ``ModalitySpec.draw`` (a
+:class:`fusion.types.Drawing`) how its clip is drawn, either as a panel (an image, a colour map, a 3D
+scatter) or as 2D joints. Joints are drawn over the image panel when they are in its pixels (the
+joint modality's ``joints`` hook decides, e.g. from ``meta["intrinsics"]``), else in a panel of their
+own (``front``). Bones come from ``meta["bones"]`` or the layout named in ``meta["layout"]`` (the
+joint modality's ``ModalitySpec.bones``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 
 from fusion.errors import DataError
+from fusion.types import Drawing, ModalitySpec
 
-DRAWN = ("rgb", "skeleton", "pose2d", "depth", "pointcloud")
 PANEL_INCHES = 3.0
+JOINT_COLOURS = ("#ffdd00", "#00e5ff", "#ff4dd2", "#7CFC00")
 
 
 def layout_bones(meta: dict, bones_of: Callable[[str], Sequence] | None = None) -> list[tuple[int, int]]:
@@ -38,54 +40,15 @@ def layout_bones(meta: dict, bones_of: Callable[[str], Sequence] | None = None) 
         return []
 
 
-def bones_from(registry, sample: dict) -> Callable[[str], Sequence] | None:
-    """The ``bones`` function of the first modality in ``sample`` whose spec has one (skeleton, pose2d)."""
-    for spec in registry.all_specs("modality"):
-        if spec.bones is not None and sample.get(spec.name) is not None:
-            return spec.bones
-    return None
+def drawable(registry) -> dict[str, ModalitySpec]:
+    """The registry's modalities that declare a drawing, by rank."""
+    specs = [s for s in registry.all_specs("modality") if s.draw is not None]
+    return {s.name: s for s in sorted(specs, key=lambda s: s.draw.rank)}
 
 
-def keypoints_2d(sample: dict) -> np.ndarray | None:
-    """(M, T, V, 2) image coordinates of the joints (NaN where a joint is missing), or None."""
-    meta = sample.get("meta") or {}
-    if sample.get("pose2d") is not None:
-        pose = np.asarray(sample["pose2d"], dtype=np.float64)
-        xy = pose[..., :2].copy()
-        if pose.shape[-1] > 2:
-            xy[pose[..., 2] <= 0] = np.nan
-        return xy
-    skeleton = sample.get("skeleton")
-    if skeleton is None:
-        return None
-    skeleton = np.asarray(skeleton, dtype=np.float64)
-    if skeleton.shape[-1] == 2:
-        return skeleton
-    k = meta.get("intrinsics")
-    rgb = sample.get("rgb")
-    if not k or not all(key in k for key in ("fx", "fy", "cx", "cy")):
-        return None
-    if rgb is not None and (k.get("width"), k.get("height")) != (np.shape(rgb)[2], np.shape(rgb)[1]):
-        return None  # intrinsics of another sensor (NTU: depth camera, no RGB calibration)
-    z = skeleton[..., 2]
-    valid = z > 1e-6
-    zs = np.where(valid, z, 1.0)
-    sign = -1.0 if k.get("y_up", True) else 1.0
-    xy = np.stack([k["cx"] + k["fx"] * skeleton[..., 0] / zs, k["cy"] + sign * k["fy"] * skeleton[..., 1] / zs], -1)
-    xy[~valid] = np.nan
-    return xy
-
-
-def _frames(sample: dict) -> int:
-    for key, axis in (("rgb", 0), ("depth", 0), ("pointcloud", 0), ("skeleton", 1), ("pose2d", 1)):
-        if sample.get(key) is not None:
-            return int(np.shape(sample[key])[axis])
-    raise DataError(f"the sample has none of the drawable modalities ({', '.join(DRAWN)}); it has {sorted(sample)}")
-
-
-def _draw_joints(ax, xy: np.ndarray, bones: list[tuple[int, int]]) -> None:
+def draw_joints(ax, xy: np.ndarray, bones: list[tuple[int, int]]) -> None:
     """Joints (M, V, 2) as dots and bones as lines, one colour per person."""
-    for person, colour in zip(xy, ("#ffdd00", "#00e5ff", "#ff4dd2", "#7CFC00")):
+    for person, colour in zip(xy, JOINT_COLOURS):
         if np.isnan(person).all():
             continue
         for a, b in bones:
@@ -94,62 +57,74 @@ def _draw_joints(ax, xy: np.ndarray, bones: list[tuple[int, int]]) -> None:
 
 
 class SampleFigure:
-    """Panels for the modalities a sample has; ``draw(t)`` renders frame ``t`` into the figure."""
+    """Panels for the drawable modalities a sample has; ``draw(t)`` renders frame ``t`` into the figure.
 
-    def __init__(self, sample: dict, title: str = "", bones_of: Callable[[str], Sequence] | None = None):
+    ``modalities``: the registry's drawable modalities (:func:`drawable`).
+    """
+
+    def __init__(self, sample: dict, modalities: Mapping[str, ModalitySpec], title: str = ""):
         import matplotlib
 
         matplotlib.use("Agg", force=True)
         import matplotlib.pyplot as plt
 
-        self.sample = sample
-        self.frames = _frames(sample)
-        self.xy = keypoints_2d(sample)
-        self.bones = layout_bones(sample.get("meta") or {}, bones_of)
-        self.panels = [p for p in ("rgb", "depth", "pointcloud") if sample.get(p) is not None]
+        self.sample, self.title = sample, title
+        present = {name: spec for name, spec in modalities.items() if sample.get(name) is not None}
+        if not present:
+            raise DataError(f"the sample has none of the drawable modalities ({', '.join(modalities) or 'none registered'}); "
+                            f"it has {sorted(sample)}")
+        first = next(iter(present.values()))
+        self.frames = int(np.shape(sample[first.name])[first.time_axis or 0])
+        images = [n for n, s in present.items() if s.draw.panel is not None]
+        overlay = next((n for n in images if present[n].draw.image_size is not None), None)
+        size = present[overlay].draw.image_size(sample[overlay]) if overlay else None
+        meta = sample.get("meta") or {}
+        self.xy = self.front = None
+        self.label, bones_of = "", None
+        for name, spec in present.items():  # the lowest-ranked joint modality that can place its joints
+            if spec.draw.joints is not None:
+                self.xy = spec.draw.joints(sample[name], meta, size)
+                if self.xy is not None:
+                    self.label, bones_of = spec.draw.label or name, spec.bones
+                    break
         self.front = self.xy
-        if self.xy is None and sample.get("skeleton") is not None:
-            # 3D joints with no intrinsics to project them: a front view, drawn in its own panel
-            joints = np.asarray(sample["skeleton"], dtype=np.float64)
-            self.front = np.where((joints == 0).all(-1, keepdims=True), np.nan, joints[..., :2] * [1.0, -1.0])
-        if self.front is not None and (self.xy is None or "rgb" not in self.panels):
-            self.panels.insert(0, "skeleton")
+        if self.xy is None:  # joints in no image's pixels: a front view in their own panel
+            for name, spec in present.items():
+                front = spec.draw.front(sample[name]) if spec.draw.front is not None else None
+                if front is not None:
+                    self.front, self.label, bones_of = front, spec.draw.label or name, spec.bones
+                    break
+        self.bones = layout_bones(meta, bones_of)
+        self.overlay = overlay if self.xy is not None else None
+        self.panels = list(images)
+        if self.front is not None and self.overlay is None:
+            self.panels.insert(0, "")  # the joints' own panel
         if not self.panels:
-            raise DataError(f"nothing to draw: the sample has none of {', '.join(DRAWN)} (keys: {sorted(sample)})")
+            raise DataError(f"nothing to draw: the sample has none of {', '.join(modalities)} (keys: {sorted(sample)})")
+        self.drawings: dict[str, Drawing] = {n: present[n].draw for n in images}
+        self.scales = {n: d.scale(sample[n]) if d.scale is not None else None for n, d in self.drawings.items()}
         self.figure = plt.figure(figsize=(PANEL_INCHES * len(self.panels), PANEL_INCHES + 0.4), dpi=100)
-        self.title = title
-        depth = sample.get("depth")
-        if depth is not None:
-            nonzero = np.asarray(depth)[np.asarray(depth) > 0]
-            self.depth_range = (np.percentile(nonzero, [1, 99]) if nonzero.size else np.array([0.0, 1.0])).tolist()
-        cloud = sample.get("pointcloud")
-        if cloud is not None:
-            xyz = np.asarray(cloud)[..., :3].reshape(-1, 3)
-            xyz = xyz[np.abs(xyz).sum(1) > 0]
-            self.cloud_range = (xyz.min(0), xyz.max(0)) if len(xyz) else (np.zeros(3) - 1, np.ones(3))
 
     def draw(self, t: int) -> None:
         fig = self.figure
         fig.clear()
         for i, panel in enumerate(self.panels):
-            projection = "3d" if panel == "pointcloud" else None
+            projection = self.drawings[panel].projection if panel else None
             ax = fig.add_subplot(1, len(self.panels), i + 1, projection=projection)
-            getattr(self, f"_draw_{panel}")(ax, t)
+            if not panel:
+                title = self._draw_joints_panel(ax, t)
+            else:
+                title = self.drawings[panel].panel(ax, self.sample[panel], t, self.scales[panel])
+                if panel == self.overlay:
+                    if t < self.xy.shape[1]:
+                        draw_joints(ax, self.xy[:, t], self.bones)
+                    title = f"{title} + {self.label}"
+            ax.set_title(title, fontsize=8)
         fig.suptitle(f"{self.title}  frame {t + 1}/{self.frames}".strip(), fontsize=9)
         fig.tight_layout()
 
-    def _draw_rgb(self, ax, t: int) -> None:
-        rgb = np.asarray(self.sample["rgb"][t])
-        ax.imshow(rgb)
-        if self.xy is not None and t < self.xy.shape[1]:
-            _draw_joints(ax, self.xy[:, t], self.bones)
-        ax.set_xlim(0, rgb.shape[1])
-        ax.set_ylim(rgb.shape[0], 0)
-        ax.set_title("rgb + skeleton" if self.xy is not None else "rgb", fontsize=8)
-        ax.axis("off")
-
-    def _draw_skeleton(self, ax, t: int) -> None:
-        _draw_joints(ax, self.front[:, t], self.bones)
+    def _draw_joints_panel(self, ax, t: int) -> str:
+        draw_joints(ax, self.front[:, t], self.bones)
         finite = self.front[np.isfinite(self.front).all(-1)]
         if len(finite):
             lo, hi = finite.min(0), finite.max(0)
@@ -157,33 +132,7 @@ class SampleFigure:
             ax.set_xlim(lo[0] - pad, hi[0] + pad)
             ax.set_ylim(hi[1] + pad, lo[1] - pad)  # image convention: v down
         ax.set_aspect("equal")
-        ax.set_title("skeleton (image plane)" if self.xy is not None else "skeleton (front view, x-y)", fontsize=8)
-
-    def _draw_depth(self, ax, t: int) -> None:
-        import matplotlib.pyplot as plt
-
-        depth = np.asarray(self.sample["depth"][t]).astype(np.float64)
-        cmap = plt.get_cmap("turbo").with_extremes(bad="black")
-        image = ax.imshow(np.ma.masked_equal(depth, 0), cmap=cmap, vmin=self.depth_range[0], vmax=self.depth_range[1])
-        self.figure.colorbar(image, ax=ax, fraction=0.046, pad=0.02).ax.tick_params(labelsize=6)
-        ax.set_title("depth (mm; black = no reading)", fontsize=8)
-        ax.axis("off")
-
-    def _draw_pointcloud(self, ax, t: int) -> None:
-        xyz = np.asarray(self.sample["pointcloud"][t])[..., :3]
-        xyz = xyz[np.abs(xyz).sum(1) > 0]
-        lo, hi = self.cloud_range
-        # camera frame: x, y image plane, z depth; show depth going into the page
-        ax.scatter(xyz[:, 0], xyz[:, 2], xyz[:, 1], c=xyz[:, 2], cmap="viridis", s=2, depthshade=False)
-        ax.set_xlim(lo[0], hi[0])
-        ax.set_ylim(lo[2], hi[2])
-        ax.set_zlim(lo[1], hi[1])
-        ax.view_init(elev=10, azim=-80)
-        ax.set_xlabel("x", fontsize=6)
-        ax.set_ylabel("z", fontsize=6)
-        ax.set_zlabel("y", fontsize=6)
-        ax.tick_params(labelsize=5)
-        ax.set_title(f"point cloud ({len(xyz)} points)", fontsize=8)
+        return f"{self.label} (image plane)" if self.xy is not None else f"{self.label} (front view, x-y)"
 
     def image(self) -> np.ndarray:
         self.figure.canvas.draw()
@@ -198,15 +147,15 @@ def sample_title(sample: dict, class_names: list[str] | None = None) -> str:
     return "  ".join(p for p in parts if p)
 
 
-def save_sample(sample: dict, out: str | Path, frame: int | None = None, title: str = "", fps: float = 8.0,
-                bones_of: Callable[[str], Sequence] | None = None) -> Path:
-    """Write ``out``: a ``.png`` of frame ``frame`` (default the middle one) or a ``.gif`` of every frame;
-    ``bones_of`` names a layout's bones (:func:`bones_from` the recipe's registry)."""
+def save_sample(sample: dict, out: str | Path, registry, frame: int | None = None, title: str = "",
+                fps: float = 8.0) -> Path:
+    """Write ``out``: a ``.png`` of frame ``frame`` (default the middle one) or a ``.gif`` of every frame,
+    each modality drawn as its plugin declares (``registry``: the recipe's)."""
     out = Path(out)
     suffix = out.suffix.lower()
     if suffix not in (".png", ".gif"):
         raise DataError(f"{out}: the output must end in .png (one frame) or .gif (the clip)")
-    figure = SampleFigure(sample, title, bones_of)
+    figure = SampleFigure(sample, drawable(registry), title)
     out.parent.mkdir(parents=True, exist_ok=True)
     try:
         if suffix == ".png":

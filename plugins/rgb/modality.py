@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from fusion.types import ModalitySpec
+from fusion.types import Drawing, ModalitySpec
 
 
 def rgb_to_tensor(array) -> torch.Tensor:
@@ -18,6 +18,21 @@ def rgb_to_tensor(array) -> torch.Tensor:
     return tensor.contiguous().float()
 
 
+def draw_rgb(ax, clip, t: int, scale=None) -> str:
+    """Frame ``t`` as an image in pixel coordinates (``fusion data show`` draws the joints over it)."""
+    rgb = np.asarray(clip[t])
+    ax.imshow(rgb)
+    ax.set_xlim(0, rgb.shape[1])
+    ax.set_ylim(rgb.shape[0], 0)
+    ax.axis("off")
+    return "rgb"
+
+
+def rgb_size(clip) -> tuple[int, int]:
+    """(width, height) of the frames."""
+    return int(np.shape(clip)[2]), int(np.shape(clip)[1])
+
+
 SPECS = [
     ModalitySpec(
         name="rgb",
@@ -25,6 +40,7 @@ SPECS = [
         raw_layout="(T, H, W, 3) uint8",
         batch_layout="(B, 3, T, H, W) float in [0, 1] (normalised by transforms)",
         time_axis=0,
+        draw=Drawing(rank=10, panel=draw_rgb, image_size=rgb_size),
         doc="RGB video frames.",
     )
 ]

@@ -6,6 +6,7 @@ import numpy as np
 import torch
 
 from fusion.types import ModalitySpec
+from fusion_plugins.skeleton.drawing import POSE2D, SKELETON
 
 
 def skeleton_to_tensor(array: np.ndarray) -> torch.Tensor:
@@ -36,6 +37,7 @@ SPECS = [
         batch_layout="(B, C, T, V, M)",
         time_axis=1,
         bones=layout_bones,
+        draw=SKELETON,
         doc="3D (or 2D) joint coordinates per person and frame.",
     ),
     ModalitySpec(
@@ -45,6 +47,7 @@ SPECS = [
         batch_layout="(B, 3, T, V, M)",
         time_axis=1,
         bones=layout_bones,
+        draw=POSE2D,
         doc="2D keypoints with detector scores.",
     ),
 ]
