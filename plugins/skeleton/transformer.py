@@ -30,6 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from fusion.errors import ContractError, RecipeError
+from fusion.fast_linear import fast_linear
 from fusion.types import Features
 
 from .blocks import check_input, joint_features, select_config
@@ -49,6 +50,42 @@ def vit_block(dim: int, heads: int, mlp_ratio: float, **kwargs) -> nn.Module:
     from timm.models.vision_transformer import Block
 
     return Block(dim, heads, mlp_ratio, **kwargs)
+
+
+def vit_block_fast(block: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """timm ``Block.forward`` with its Linear layers through :func:`fusion.fast_linear.fast_linear`.
+
+    Same parameters and the same algebra: the bias, the MLP's exact GELU (in inference) and each residual add
+    (when no LayerScale, DropPath or active dropout sits in between) are fused into the matrix products.
+    """
+    attn, mlp = block.attn, block.mlp
+    if getattr(attn, "gate", None) is not None:  # timm's gated attention: not covered, run the block itself
+        return block(x)
+    b, n, _ = x.shape
+    qkv = fast_linear(block.norm1(x), attn.qkv.weight, attn.qkv.bias)
+    q, k, v = qkv.view(b, n, 3, attn.num_heads, attn.head_dim).permute(2, 0, 3, 1, 4).unbind(0)
+    q, k = attn.q_norm(q), attn.k_norm(k)
+    out = F.scaled_dot_product_attention(q, k, v, dropout_p=attn.attn_drop.p if attn.training else 0.0)
+    out = attn.norm(out.transpose(1, 2).reshape(b, n, attn.attn_dim))
+    x = _residual_linear(x, out, attn.proj, attn.proj_drop, block.ls1, block.drop_path1)
+    exact_gelu = isinstance(mlp.act, nn.GELU) and mlp.act.approximate == "none"
+    hidden = fast_linear(block.norm2(x), mlp.fc1.weight, mlp.fc1.bias, gelu=exact_gelu)
+    hidden = mlp.norm(mlp.drop1(hidden if exact_gelu else mlp.act(hidden)))
+    return _residual_linear(x, hidden, mlp.fc2, mlp.drop2, block.ls2, block.drop_path2)
+
+
+def _residual_linear(x, hidden, linear: nn.Linear, dropout: nn.Module, scale: nn.Module, drop_path: nn.Module):
+    """``x + drop_path(scale(dropout(linear(hidden))))``, the add fused into the product when the rest is identity."""
+    if isinstance(scale, nn.Identity) and isinstance(drop_path, nn.Identity) and (dropout.p == 0 or not dropout.training):
+        return fast_linear(hidden, linear.weight, linear.bias, residual=x)
+    return x + drop_path(scale(dropout(fast_linear(hidden, linear.weight, linear.bias))))
+
+
+def run_blocks(blocks: nn.ModuleList, x: torch.Tensor, reference: bool) -> torch.Tensor:
+    """The ViT blocks on ``x``: timm's own forward (``reference``) or :func:`vit_block_fast`."""
+    for block in blocks:
+        x = block(x) if reference else vit_block_fast(block, x)
+    return x
 
 
 class SkeletonTransformer(nn.Module):
@@ -118,11 +155,20 @@ class SkeletonTransformer(nn.Module):
 
     def forward_tokens(self, tokens: torch.Tensor) -> torch.Tensor:
         """Blocks and final norm on ``(N, L, D)`` tokens (any subset, e.g. the visible ones)."""
-        for block in self.blocks:
-            tokens = block(tokens)
-        return self.norm(tokens)
+        return self.norm(run_blocks(self.blocks, tokens, self.reference))
 
     # ---------------------------------------------------------------- features
+
+    #: True: timm's block forward (the reference); False: :func:`vit_block_fast` (see ``fusion.fastpath``).
+    reference = False
+
+    def forward_reference(self, x: torch.Tensor) -> Features:
+        """:meth:`forward` through timm's own block forward (what :func:`fusion.fastpath.use_reference` selects)."""
+        fast, self.reference = self.reference, True
+        try:
+            return self.forward(x)
+        finally:
+            self.reference = fast
 
     def forward(self, x: torch.Tensor) -> Features:
         tokens = self.embed(self.patchify(self.fold_persons(x)))  # B·M, T', V, D

@@ -19,7 +19,7 @@ from torch import nn
 
 from fusion.errors import ContractError, RecipeError
 from fusion.types import ObjectiveSpec
-from fusion_plugins.skeleton.transformer import vit_block, vit_init
+from fusion_plugins.skeleton.transformer import run_blocks, vit_block, vit_init
 
 from .masking import TokenMask, token_mask, token_motion
 from .pretext import PretextObjective
@@ -27,6 +27,9 @@ from .pretext import PretextObjective
 
 class MaskedDecoder(nn.Module):
     """MAMP's decoder: embed visible latents, insert mask tokens, un-shuffle, add embeddings, blocks, predict."""
+
+    #: True: timm's block forward; False: the fused fast path (``fusion.fastpath.use_reference`` switches).
+    reference = False
 
     def __init__(self, encoder_dim: int, num_joints: int, steps: int, out_dim: int, dim: int = 256, depth: int = 3,
                  heads: int = 8, mlp_ratio: float = 4.0):
@@ -55,9 +58,7 @@ class MaskedDecoder(nn.Module):
             raise ContractError(f"MAMP decoder: built for {self.temp_embed.shape[1]} time steps, got {steps} "
                                 "(set the objective's frames to the pre-training clip length)")
         x = (x.view(n, steps, joints, d) + self.pos_embed + self.temp_embed).view(n, length, d)
-        for block in self.blocks:
-            x = block(x)
-        return self.pred(self.norm(x))
+        return self.pred(self.norm(run_blocks(self.blocks, x, self.reference)))
 
 
 def motion_of(seq: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,121 @@
+"""Fast paths of the MAMP/STARS skeleton transformer (with MAMP's decoder) and of X-ShiftNet equal their references.
+
+Same protocol as ``test_fast_paths.py``: one set of parameters moved off its initial values, both paths run
+through ``fusion.fastpath.use_reference``; outputs and every parameter gradient must agree to 1e-10 in
+float64 and 1e-5 in float32 (relative to the reference's scale), inference (BN folded) to 1e-5.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+from torch import nn
+
+from fusion.fast_linear import fast_linear, onednn_ready
+from fusion.fastpath import fuse_for_inference, use_reference
+from fusion_plugins.skeleton.transformer import skeleton_transformer
+from fusion_plugins.ssl.mamp import MAMP, masked_mse
+
+TOLERANCE = {torch.float64: 1e-10, torch.float32: 1e-5}
+
+
+def randomised(model: nn.Module, seed: int = 0) -> nn.Module:
+    """Every parameter and BN statistic moved off its initial value (zero biases would hide fused terms)."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.3 * torch.randn(p.shape, generator=generator, dtype=p.dtype))
+        for m in model.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                m.running_mean.normal_(0, 0.2, generator=generator)
+                m.running_var.uniform_(0.5, 1.5, generator=generator)
+    return model
+
+
+def max_error(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Largest difference relative to the reference's scale (at least 1)."""
+    return ((a - b).abs().max() / b.abs().max().clamp_min(1.0)).item()
+
+
+def compare_gradients(fast: nn.Module, ref: nn.Module, tolerance: float) -> None:
+    fast_grads = {k: p.grad for k, p in fast.named_parameters() if p.grad is not None}
+    ref_grads = {k: p.grad for k, p in ref.named_parameters() if p.grad is not None}
+    assert fast_grads.keys() == ref_grads.keys() and len(ref_grads) > 10
+    scale = max(g.abs().max() for g in ref_grads.values()).clamp_min(1.0)
+    worst = max(((fast_grads[k] - ref_grads[k]).abs().max() / scale).item() for k in ref_grads)
+    assert worst <= tolerance, worst
+
+
+def pair(model: nn.Module) -> tuple[nn.Module, nn.Module]:
+    return use_reference(copy.deepcopy(model), False), use_reference(copy.deepcopy(model), True)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("pool,drop_path", [("mean", 0.0), ("joints", 0.2)])
+def test_transformer_fast_path_matches_reference(dtype, pool, drop_path):
+    model = randomised(skeleton_transformer(config="small", pool=pool, drop_path=drop_path)).to(dtype).train()
+    x = torch.randn(2, 3, 16, 25, 2, generator=torch.Generator().manual_seed(1), dtype=dtype)
+    nets, outputs = pair(model), []
+    for net in nets:
+        torch.manual_seed(3)  # DropPath draws: the same in both paths
+        out = net(x).pooled
+        (out * torch.linspace(-1, 1, out.numel(), dtype=dtype).view_as(out)).sum().backward()
+        outputs.append(out)
+    assert max_error(outputs[0], outputs[1]) <= TOLERANCE[dtype]
+    compare_gradients(*nets, TOLERANCE[dtype])
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_mamp_pretraining_step_fast_path_matches_reference(dtype):
+    """Encoder on the visible tokens, masked decoder and loss: the MAMP step both paths take."""
+    torch.manual_seed(0)
+    encoder = randomised(skeleton_transformer(config="small")).to(dtype)
+    objective = randomised(MAMP(encoder_dim=32, frames=16, decoder_dim=32, decoder_depth=2, decoder_heads=4), 1).to(dtype)
+    x = torch.randn(2, 3, 16, 25, 2, generator=torch.Generator().manual_seed(1), dtype=dtype)
+    losses, nets = [], []
+    for reference in (False, True):
+        enc, obj = use_reference(copy.deepcopy(encoder), reference), use_reference(copy.deepcopy(objective), reference)
+        seq = enc.fold_persons(x)
+        mask = obj.masking(enc.patchify(seq), torch.Generator().manual_seed(2))
+        loss = masked_mse(obj.reconstruct(enc, seq, mask), obj.targets(enc, seq), mask.mask)
+        loss.backward()
+        losses.append(loss)
+        nets.append(nn.ModuleList([enc, obj]))
+    assert max_error(losses[0], losses[1]) <= TOLERANCE[dtype]
+    compare_gradients(*nets, TOLERANCE[dtype])
+
+
+def test_transformer_inference_matches_reference_eval():
+    """Inference (bias, GELU and residual fused into oneDNN products) against the reference in eval mode."""
+    model = randomised(skeleton_transformer(config="small", pool="joints")).eval()
+    x = torch.randn(2, 3, 16, 25, 2, generator=torch.Generator().manual_seed(1))
+    fused = use_reference(fuse_for_inference(model), False)
+    with torch.inference_mode():
+        expected = use_reference(model, True)(x)
+        got = fused(x)
+    assert max_error(got.pooled, expected.pooled) <= 1e-5
+    assert max_error(got.joints, expected.joints) <= 1e-5
+
+
+def test_fast_linear_fuses_on_cpu_float32_and_falls_back_otherwise():
+    """The float32 tests above really run oneDNN, and every variant equals the plain ops (values and gradients)."""
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(3, 7, 16, generator=generator, requires_grad=True)
+    w = torch.randn(24, 16, generator=generator, requires_grad=True)
+    b = torch.randn(24, generator=generator, requires_grad=True)
+    r = torch.randn(3, 7, 24, generator=generator, requires_grad=True)
+    assert onednn_ready(x, w) == torch.backends.mkldnn.is_available()
+    assert not onednn_ready(x.double(), w.double())
+    for kwargs, plain in (({"residual": r}, lambda: r + nn.functional.linear(x, w, b)),
+                          ({"gelu": True}, lambda: nn.functional.gelu(nn.functional.linear(x, w, b)))):
+        weights = torch.randn(3, 7, 24, generator=generator)
+        got = fast_linear(x, w, b, **kwargs)
+        grads = torch.autograd.grad((got * weights).sum(), [x, w, b] + ([r] if "residual" in kwargs else []))
+        expected = plain()
+        ref_grads = torch.autograd.grad((expected * weights).sum(), [x, w, b] + ([r] if "residual" in kwargs else []))
+        assert max_error(got, expected) <= 1e-5
+        assert all(max_error(g, e) <= 1e-5 for g, e in zip(grads, ref_grads))
+        with torch.inference_mode():
+            assert max_error(fast_linear(x, w, b, **kwargs), expected.detach()) <= 1e-5
