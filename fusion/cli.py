@@ -81,6 +81,11 @@ def cmd_list(args) -> int:
             for arg in describe_args(s) if args.args else ():
                 doc = f"  {arg['doc']}" if arg["doc"] else ""
                 print(f"      {arg['name']}: {arg['type']} = {arg['default']}{doc}")
+            if args.args and getattr(s, "batch", ()):
+                print(f"      reads batch: {', '.join(s.batch)}")
+            for field in getattr(s, "aux", ()) if args.args else ():
+                when = f" (with {field.when})" if field.when else ""
+                print(f"      {'reads' if s.kind == 'objective' else 'fills'} aux {field.name}: {field.doc}{when}")
     for failure in registry.failures:
         print(f"warning: {failure}", file=sys.stderr)
     return 0
@@ -93,6 +98,10 @@ def _extra(spec) -> dict:
         if value:
             extra[attr] = sorted(value) if isinstance(value, (set, frozenset)) else (
                 {k: sorted(v) for k, v in value.items()} if isinstance(value, dict) else value)
+    if getattr(spec, "aux", ()):  # declared auxiliary outputs (encoders, mixers) or reads (objectives)
+        extra["aux"] = [{"name": f.name, "doc": f.doc, "provider": f.provider, "when": f.when} for f in spec.aux]
+    if getattr(spec, "batch", ()):
+        extra["batch"] = list(spec.batch)
     return extra
 
 

@@ -117,3 +117,14 @@ def test_a_mixer_reading_an_undeclared_encoder_output_names_encoder_and_argument
     message = str(err.value)
     assert "mixer 'msclr_ensemble' reads the skeleton encoder's aux field 'per_convention'" in message
     assert "encoder 'stgcn_multiskeleton' provides with ensemble: true" in message
+
+
+def test_fusion_list_prints_what_components_read_and_fill(capsys):
+    from fusion.cli import main
+
+    assert main(["list", "objective", "--args", "--name", "classify"]) == 0
+    out = capsys.readouterr().out
+    assert "reads batch: label, mask" in out and "reads aux logits_per_modality: modality -> (B, K)" in out
+    assert main(["list", "encoder", "--args", "--name", "stgcn_multiskeleton"]) == 0
+    assert "fills aux per_convention: convention -> (B, D) pooled features in that convention (with ensemble: true)" \
+        in capsys.readouterr().out
