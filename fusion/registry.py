@@ -20,7 +20,7 @@ import pluggy
 
 from fusion import hookspecs
 from fusion.errors import RegistryError
-from fusion.types import KINDS, SPEC_OF_KIND, ComponentSpec
+from fusion.types import KINDS, SPEC_OF_KIND, AuxField, ComponentSpec
 
 log = logging.getLogger(__name__)
 
@@ -157,6 +157,12 @@ def _collect(registry: Registry, kind: str, plugin: str, function) -> None:
         if not isinstance(spec, expected):
             raise RegistryError(
                 f"plugin {plugin!r}: {function.__name__} returned {type(spec).__name__}, expected {expected.__name__}"
+            )
+        wrong = [f for f in getattr(spec, "aux", ()) if not isinstance(f, AuxField)]
+        if wrong:
+            raise RegistryError(
+                f"plugin {plugin!r}: {kind} {spec.name!r} declares aux {wrong[0]!r}; declare fusion.types.AuxField "
+                "records (name, meaning, provider) so readers can name what is missing"
             )
         if spec.name in table:
             raise RegistryError(

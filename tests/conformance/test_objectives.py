@@ -128,3 +128,17 @@ def test_fusion_list_prints_what_components_read_and_fill(capsys):
     assert main(["list", "encoder", "--args", "--name", "stgcn_multiskeleton"]) == 0
     assert "fills aux per_convention: convention -> (B, D) pooled features in that convention (with ensemble: true)" \
         in capsys.readouterr().out
+
+
+def test_aux_declared_as_plain_strings_is_refused_naming_plugin_and_component(tmp_path, monkeypatch):
+    from fusion.errors import RegistryError
+    from fusion.registry import build_registry
+
+    (tmp_path / "stringy_plugin.py").write_text(
+        "from fusion import MixerSpec, hookimpl\n"
+        "@hookimpl\n"
+        "def fusion_add_mixers():\n"
+        "    return [MixerSpec(name='stringy', factory=lambda dims, num_classes, roles: None, aux=('gate',))]\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(RegistryError, match="plugin 'stringy_plugin': mixer 'stringy' declares aux 'gate'; declare fusion"):
+        build_registry(["stringy_plugin"])
