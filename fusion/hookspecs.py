@@ -61,7 +61,8 @@ def fusion_add_encoders() -> list[EncoderSpec]:
     """Register encoders, one modality each, with the :class:`fusion.types.Features` fields they fill.
 
     ``factory(**args) -> nn.Module`` whose ``forward(x)`` takes the modality's batch tensor and returns
-    ``Features``; the module exposes ``out_dim`` (the feature size D).
+    ``Features``; the module exposes ``out_dim`` (the feature size D). What it puts in ``Features.aux`` is
+    declared in ``EncoderSpec.aux`` (:class:`fusion.types.AuxField` records).
 
     :return: ``list[EncoderSpec]``.
     """
@@ -74,7 +75,8 @@ def fusion_add_mixers() -> list[MixerSpec]:
     ``factory(dims: dict[str, int], num_classes: int, roles: dict[str, str], **args) -> nn.Module`` with
     ``forward(features: dict[str, Features], masks: dict[str, BoolTensor]) -> MixerOutput`` and
     ``out_dim`` (the size of ``fused``). Missing modalities (mask False) are normal input: a masked
-    modality must not change the output.
+    modality must not change the output. What it puts in ``MixerOutput.aux`` is declared in
+    ``MixerSpec.aux`` (:class:`fusion.types.AuxField` records).
 
     :return: ``list[MixerSpec]``.
     """
@@ -96,6 +98,8 @@ def fusion_add_objectives() -> list[ObjectiveSpec]:
     :class:`fusion.types.ObjectiveOutput` (``logits`` or None, ``logs``: name -> scalar tensor). The
     objective is wrapped with the model for data parallelism, so parameters it owns (decoders,
     projectors, queues as buffers) are trained, synchronised and checkpointed like the model's.
+    ``ObjectiveSpec.batch`` / ``aux`` declare the batch fields and aux outputs it reads (through
+    ``batch_field`` / ``batch_tensor`` / ``AuxField.read``, which name what is missing).
 
     :return: ``list[ObjectiveSpec]``.
     """
