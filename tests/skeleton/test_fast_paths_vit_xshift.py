@@ -15,6 +15,8 @@ from torch import nn
 
 from fusion.fast_linear import fast_linear, onednn_ready
 from fusion.fastpath import fuse_for_inference, use_reference
+from fusion_plugins.rgb.encoders.xshiftnet import POSE_SMALL, RGB_SMALL, shifted, xshiftnet_pose, xshiftnet_rgb
+from fusion_plugins.rgb.encoders.tsm import temporal_shift
 from fusion_plugins.skeleton.transformer import skeleton_transformer
 from fusion_plugins.ssl.mamp import MAMP, masked_mse
 
@@ -119,3 +121,46 @@ def test_fast_linear_fuses_on_cpu_float32_and_falls_back_otherwise():
         assert all(max_error(g, e) <= 1e-5 for g, e in zip(grads, ref_grads))
         with torch.inference_mode():
             assert max_error(fast_linear(x, w, b, **kwargs), expected.detach()) <= 1e-5
+
+
+XSHIFTNETS = {
+    "rgb": (lambda: xshiftnet_rgb(**RGB_SMALL), (2, 3, 4, 32, 32)),
+    "pose": (lambda: xshiftnet_pose(**POSE_SMALL), (2, 17, 4, 16, 16)),
+    "rgb_frame_difference": (lambda: xshiftnet_rgb(**RGB_SMALL, frame_difference=True, stem_stride=1), (1, 3, 3, 16, 16)),
+}
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("name", sorted(XSHIFTNETS))
+def test_xshiftnet_fast_path_matches_reference(name, dtype):
+    """Outputs, gradients and BN running statistics of a training step (depthwise and 1x1x1 convs as 2D / matmul)."""
+    factory, shape = XSHIFTNETS[name]
+    model = randomised(factory()).to(dtype).train()
+    x = torch.randn(*shape, generator=torch.Generator().manual_seed(1), dtype=dtype)
+    nets, outputs = pair(model), []
+    for net in nets:
+        out = net(x).pooled
+        (out * torch.linspace(-1, 1, out.numel(), dtype=dtype).view_as(out)).sum().backward()
+        outputs.append(out)
+    assert max_error(outputs[0], outputs[1]) <= TOLERANCE[dtype]
+    compare_gradients(*nets, TOLERANCE[dtype])
+    fast_buffers, ref_buffers = dict(nets[0].named_buffers()), dict(nets[1].named_buffers())
+    assert all(max_error(fast_buffers[k].to(dtype), ref_buffers[k].to(dtype)) <= TOLERANCE[dtype] for k in ref_buffers)
+
+
+@pytest.mark.parametrize("name", sorted(XSHIFTNETS))
+def test_xshiftnet_folded_inference_matches_reference_eval(name):
+    factory, shape = XSHIFTNETS[name]
+    model = randomised(factory()).eval()
+    x = torch.randn(*shape, generator=torch.Generator().manual_seed(1))
+    fused = use_reference(fuse_for_inference(model), False)
+    with torch.inference_mode():
+        expected = use_reference(model, True)(x).volume
+        assert max_error(fused(x).volume, expected) <= 1e-5
+
+
+@pytest.mark.parametrize("frames", [1, 2, 5])
+def test_shift_by_concatenation_is_temporal_shift_bit_for_bit(frames):
+    x = torch.randn(2, 16, frames, 3, 3, generator=torch.Generator().manual_seed(0))
+    for div in (4, 8):
+        assert torch.equal(shifted(x, div), temporal_shift(x, div))
