@@ -233,14 +233,11 @@ class MultiScaleTemporalConv(nn.Module):
         y = merged_conv(x, convs)
         if is_norm(norms[0]):
             y = batch_norm_group(y, norms + [self.branches[i].bn for i in merged])
-        widths = [c.out_channels for c in convs]
-        width_seq = sum(widths[:len(seq)])
-        chunks = list(F.relu(y[:, :width_seq]).split(widths[:len(seq)], dim=1))
-        if merged:  # no empty split: torch.export cannot load a split into zero pieces back (fusion export)
-            chunks += list(y[:, width_seq:].split(widths[len(seq):], dim=1))
+        # one split (its backward is one cat); slicing y twice would build two zero-filled gradients
+        chunks = y.split([c.out_channels for c in convs], dim=1)
         outputs: list[torch.Tensor | None] = [None] * len(self.branches)
         for j, i in enumerate(seq):
-            out = chunks[j]
+            out = F.relu(chunks[j])
             for layer in list(self.branches[i])[3:]:
                 out = layer(out)
             outputs[i] = out

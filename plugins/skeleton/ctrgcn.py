@@ -15,11 +15,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from fusion.errors import RecipeError
-from fusion.fastpath import fold_scale_into_rows, is_norm, merged_conv
+from fusion.fastpath import fold_scale_into_rows, is_norm
 
 from .blocks import DataNorm, GCNBlock, GraphStack, MultiScaleTemporalConv, check_block_lists, residual, select_config
 from .layouts import get_layout
@@ -66,10 +65,13 @@ class CTRGC(nn.Module):
 class CTRGCUnit(nn.Module):
     """CTR-GCN's ``unit_gcn``: ``ReLU(BN(Σ_k CTRGC_k(x, PA_k, α)) + down(x))``.
 
-    The fast path (default; ``reference = True`` runs the subset loop) computes the same sum with the K
-    subsets batched: ``conv1``/``conv2`` of all subsets as one 1×1 conv on the time-mean of x (a 1×1 conv
-    commutes with the mean, so the (N, C, T, V) maps are never built), ``conv3`` as one conv, ``conv4`` as
-    one grouped conv, and the K topology products as one batched matmul summed over K.
+    The fast path (default; ``reference = True`` runs the reference) computes the same sum with the K
+    topologies batched: ``conv1``/``conv2`` of all subsets as one matmul on the time-mean of x (a 1×1 conv
+    commutes with the mean, so the (N, R, T, V) maps are never built), ``conv4`` of all subsets as one
+    matmul with α folded into its (small) weights and ``α·b4 + PA`` added once, so the (N, K, C, V, V)
+    topology is written in one pass. ``conv3`` and the products stay per subset: on CPU one merged
+    ``conv3`` plus one (N·K·C)-batched matmul summed over K measured slower than the loop (the sum's
+    backward expands the gradient over K and copies it).
     """
 
     #: True: always run :meth:`forward_reference` (see :func:`fusion.fastpath.use_reference`).
@@ -90,20 +92,22 @@ class CTRGCUnit(nn.Module):
         return self.relu(self.bn(self.aggregate(x)) + self.down(x))
 
     def aggregate(self, x: torch.Tensor) -> torch.Tensor:
-        """``Σ_k CTRGC_k(x, PA_k, α)`` with the subsets batched (see the class docstring)."""
+        """``Σ_k CTRGC_k(x, PA_k, α)`` with the topologies batched (see the class docstring)."""
         convs = list(self.convs)
-        k, n, t, v = len(convs), x.shape[0], x.shape[2], x.shape[3]
-        rel, out = convs[0].conv1.out_channels, convs[0].conv3.out_channels
-        qk = merged_conv(x.mean(2, keepdim=True), [c.conv1 for c in convs] + [c.conv2 for c in convs])
-        qk = qk.view(n, 2, k * rel, v)
-        relation = torch.tanh(qk[:, 0].unsqueeze(-1) - qk[:, 1].unsqueeze(-2))  # N, K·R, V, V
-        weight4 = torch.cat([c.conv4.weight for c in convs])
-        bias4 = torch.cat([c.conv4.bias for c in convs])
-        topology = F.conv2d(relation, weight4, bias4, groups=k).view(n, k, out, v, v) * self.alpha
-        topology = topology + self.PA[None, :, None]  # N, K, C, U, V
-        z = merged_conv(x, [c.conv3 for c in convs])  # N, K·C, T, V
-        y = torch.matmul(z.view(n * k * out, t, v), topology.view(n * k * out, v, v).transpose(1, 2))
-        return y.view(n, k, out, t, v).sum(1)
+        k, n, v = len(convs), x.shape[0], x.shape[3]
+        rel, out, cin = convs[0].conv1.out_channels, convs[0].conv3.out_channels, x.shape[1]
+        w12 = torch.cat([c.conv1.weight for c in convs] + [c.conv2.weight for c in convs]).view(2 * k * rel, cin)
+        b12 = torch.cat([c.conv1.bias for c in convs] + [c.conv2.bias for c in convs])
+        q, key = (torch.matmul(w12, x.mean(2)) + b12[:, None]).view(n, 2, k, rel, v).unbind(1)
+        relation = torch.tanh(q.unsqueeze(-1) - key.unsqueeze(-2)).view(n, k, rel, v * v)  # N, K, R, U·V
+        weight4 = torch.stack([c.conv4.weight.view(out, rel) for c in convs]) * self.alpha  # K, C, R
+        base = (torch.stack([c.conv4.bias for c in convs]) * self.alpha)[..., None] + self.PA.view(k, 1, v * v)
+        topology = (torch.matmul(weight4, relation) + base).view(n, k, out, v, v)  # N, K, C, U, V
+        y = None
+        for conv, subset in zip(convs, topology.unbind(1)):
+            part = torch.einsum("ncuv,nctv->nctu", subset, conv.conv3(x))
+            y = part if y is None else y + part
+        return y
 
     def forward_reference(self, x: torch.Tensor) -> torch.Tensor:
         y = sum(conv(x, self.PA, i, self.alpha) for i, conv in enumerate(self.convs))
