@@ -12,15 +12,17 @@ Measures, on a fresh temporary cache (so generation is cold):
    cache (``synthact`` dataset), and from the written files through the NTU-folder reader
    (``ntu`` dataset: .skeleton parsing, 16-bit PNG decoding, mp4 decoding, depth → points) when
    the formats plugin provides it.
-3. Video: the loader's frames/s on the written mp4 files divided by raw decoding frames/s of the
-   same files and frames (decord ``VideoReader.get_batch``, and PyAV), i.e. what the loader keeps
-   of the decoder's speed.
+3. Video: frames/s of raw torchcodec decoding, of the ``ntu`` reader's items and of the full loader
+   (reader + float batches, as training collates) on the reader's training mp4 files, in
+   ``--rounds`` interleaved rounds; ratios to raw decoding, i.e. what the loader keeps of the
+   decoder's speed (raw decord and PyAV are shown for reference).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
 import tempfile
 import time
@@ -75,10 +77,11 @@ def _decode_pass(paths: list[Path], frames: int, backend: str) -> tuple[float, f
             import decord
 
             clip = decord.VideoReader(str(path), num_threads=1).get_batch(indices).asnumpy()
-        elif backend == "torchcodec":
+        elif backend.startswith("torchcodec"):
             from torchcodec.decoders import VideoDecoder
 
-            decoder = VideoDecoder(str(path), dimension_order="NHWC", num_ffmpeg_threads=1, seek_mode="approximate")
+            mode = "exact" if backend == "torchcodec-exact" else "approximate"
+            decoder = VideoDecoder(str(path), dimension_order="NHWC", num_ffmpeg_threads=1, seek_mode=mode)
             clip = decoder.get_frames_in_range(0, frames).data.numpy()
         else:
             import av
@@ -87,6 +90,67 @@ def _decode_pass(paths: list[Path], frames: int, backend: str) -> tuple[float, f
                 clip = np.stack([f.to_ndarray(format="rgb24") for f in container.decode(video=0)])
         decoded += len(clip)
     return decoded / (time.perf_counter() - start), decoded / max(time.process_time() - cpu, 1e-9)
+
+
+def video_ratios(registry, rgb_dir: Path, args) -> dict:
+    """Section 3: raw decoding vs the ``ntu`` reader vs the full loader on the same mp4 files, in interleaved
+    rounds (order flipped every round, so load on a shared machine hits every path alike); each ratio is
+    the median over rounds of (path frames/s) / (raw torchcodec frames/s of the same round)."""
+    from fusion_plugins.formats.video import has_decord, has_torchcodec, resolve_backend
+
+    reader = registry.get("dataset", "ntu").factory("train", benchmark=None, missing="none", modalities=["rgb"],
+                                                    rgb_dir=str(rgb_dir))
+    videos = [Path(reader.info(i).extra["files"]["rgb_dir"]) for i in range(len(reader))]  # the same files
+    frames = len(videos) * args.frames
+    dataset = RecipeDataset(reader, ["rgb"])
+    collator = build_collator({"data": {"modalities": ["rgb"]}, "model": {"encoders": {}}}, registry, dataset)
+    loader = DataLoader(dataset, batch_size=args.batch, shuffle=False, num_workers=args.workers, collate_fn=collator)
+    paths = {
+        "raw torchcodec (approximate mode, one range per file)": lambda: _decode_pass(videos, args.frames, "torchcodec"),
+        "raw torchcodec (exact mode, as the reader opens)": lambda: _decode_pass(videos, args.frames, "torchcodec-exact"),
+        f"ntu reader items ({resolve_backend('auto')}: open, checks, exact read)":
+            lambda: _rate(lambda: [reader[i] and None for i in range(len(reader))], frames),  # each dropped, as raw
+        f"full loader (reader + float (3, T, H, W) batches of {args.batch}, {args.workers} workers)":
+            lambda: _rate(lambda: sum(len(b["label"]) for b in loader), frames),
+    }
+    if not has_torchcodec():
+        raise SystemExit("section 3 needs torchcodec (the loader's default backend) for the raw baseline")
+    names = list(paths)
+    for name in names:  # warm-up: file cache, decoder libraries, allocator
+        paths[name]()
+    rates: dict[str, list[tuple[float, float]]] = {name: [] for name in names}
+    for round_ in range(args.rounds):
+        for name in names if round_ % 2 == 0 else names[::-1]:
+            rates[name].append(paths[name]())
+    raw = rates[names[0]]
+    rows = {}
+    for name in names:
+        ratio_wall = statistics.median(r[0] / b[0] for r, b in zip(rates[name], raw))
+        ratio_cpu = statistics.median(r[1] / b[1] for r, b in zip(rates[name], raw))
+        rows[name] = {"fps_wall": round(statistics.median(r[0] for r in rates[name]), 1),
+                      "fps_cpu": round(statistics.median(r[1] for r in rates[name]), 1),
+                      "ratio_wall": round(ratio_wall, 3), "ratio_cpu": round(ratio_cpu, 3)}
+    others = {b: raw_decode_fps(videos, args.frames, b) for b, ok in (("decord", has_decord()), ("pyav", True)) if ok}
+    print(f"\nvideo: {len(videos)} training mp4 of {args.frames} frames at {args.size}x{args.size}, {args.rounds} "
+          f"interleaved rounds, {args.threads} torch thread(s); frames/s per wall / CPU second of this process, medians;")
+    print("ratio = median over rounds of (frames/s) / (raw torchcodec approximate-mode frames/s of the same round)\n")
+    print("| path | frames/s (wall / CPU) | ratio to raw torchcodec (wall / CPU) |\n|---|---|---|")
+    for name, row in rows.items():
+        print(f"| {name} | {row['fps_wall']:.0f} / {row['fps_cpu']:.0f} | {row['ratio_wall']:.2f} / {row['ratio_cpu']:.2f} |")
+    for backend, (wall, cpu) in others.items():
+        print(f"| raw {backend} (not interleaved) | {wall:.0f} / {cpu:.0f} | - |")
+    loader_row = rows[names[-1]]
+    print(f"\nFULL LOADER / RAW DECODE: {loader_row['ratio_wall']:.2f} (wall), {loader_row['ratio_cpu']:.2f} (CPU); "
+          f"target >= 0.95 (issue 20)")
+    return {"videos": len(videos), "rounds": args.rounds, "paths": rows,
+            "raw_other_fps": {b: {"wall": round(w, 1), "cpu": round(c, 1)} for b, (w, c) in others.items()},
+            "loader_ratio": {"wall": loader_row["ratio_wall"], "cpu": loader_row["ratio_cpu"]}}
+
+
+def _rate(fn, frames: int) -> tuple[float, float]:
+    """frames/s of ``fn()`` per wall second and per CPU second of this process."""
+    _, wall, cpu = timed(fn)
+    return frames / wall, frames / max(cpu, 1e-9)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -98,6 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads in this process (1, as in DataLoader workers; more threads fight "
                              "over a busy machine's cores)")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds of section 3 (video)")
     parser.add_argument("--json", help="also write the numbers to this file")
     parser.add_argument("--video-only", action="store_true",
                         help="only section 3 (write the rgb files, loader vs raw decoding)")
@@ -155,36 +220,7 @@ def main(argv: list[str] | None = None) -> int:
             cells = [f"{d[m][0]:.0f} / {d[m][1]:.0f}" if m in d else "-" for d in (cached, from_files)]
             print(f"  {m:<11}{cells[0]:>20}{cells[1]:>20}")
 
-        base = SynthAct("train", modalities=["rgb"], cache_dir=cache, **params)
-        train_videos = [files / RGB_DIR / f"{base.sample_id(i)}_rgb.mp4" for i in range(len(base))]
-        from fusion_plugins.formats.video import has_decord, has_torchcodec, resolve_backend
-
-        backends = [b for b, ok in (("torchcodec", has_torchcodec()), ("decord", has_decord()), ("pyav", True)) if ok]
-        raw = {b: raw_decode_fps(train_videos, args.frames, b) for b in backends}
-        video = {"videos": len(train_videos), "raw_decode_fps": {b: {"wall": round(w, 1), "cpu": round(c, 1)}
-                                                                 for b, (w, c) in raw.items()}}
-        print(f"\nvideo ({len(train_videos)} training mp4, {args.frames} frames of {args.size}x{args.size}), frames/s "
-              "wall / CPU:")
-        print("  raw decoding: " + ", ".join(f"{b} {w:.0f} / {c:.0f}" for b, (w, c) in raw.items()))
-        reader = registry.get("dataset", "ntu").factory("train", benchmark=None, missing="none", modalities=["rgb"],
-                                                        rgb_dir=str(files / RGB_DIR))
-        passes = [timed(lambda: [reader[i] for i in range(len(reader))]) for _ in range(2)]
-        reader_fps = (len(reader) * args.frames / min(p[1] for p in passes),
-                      len(reader) * args.frames / max(min(p[2] for p in passes), 1e-9))
-        video["reader_fps"] = {"wall": round(reader_fps[0], 1), "cpu": round(reader_fps[1], 1)}
-        video["reader_ratio"] = {b: {"wall": round(reader_fps[0] / w, 3), "cpu": round(reader_fps[1] / c, 3)}
-                                 for b, (w, c) in raw.items()}
-        print(f"  reader (ntu dataset items, no collation, backend {resolve_backend('auto')}): {reader_fps[0]:.0f} / "
-              f"{reader_fps[1]:.0f}; ratio to raw decoding: " + ", ".join(
-                  f"{b} {r['wall']:.2f} (wall) / {r['cpu']:.2f} (CPU)" for b, r in video["reader_ratio"].items()))
-        if "rgb" in from_files:
-            wall, cpu = (v * args.frames for v in from_files["rgb"])
-            video["loader_fps"] = {"wall": round(wall, 1), "cpu": round(cpu, 1)}
-            video["ratio"] = {b: {"wall": round(wall / w, 3), "cpu": round(cpu / c, 3)} for b, (w, c) in raw.items()}
-            video["loader_backend"] = resolve_backend("auto")
-            print(f"  loader (ntu reader, rgb, backend {video['loader_backend']}): {wall:.0f} / {cpu:.0f}; ratio to raw decoding: "
-                  + ", ".join(f"{b} {r['wall']:.2f} (wall) / {r['cpu']:.2f} (CPU)" for b, r in video["ratio"].items()))
-        results["video"] = video
+        results["video"] = video_ratios(registry, files / RGB_DIR, args)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1) + "\n")
     return 0

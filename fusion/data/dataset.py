@@ -75,7 +75,8 @@ class RecipeDataset(Dataset):
             self.tracker.finish()
 
     def _load(self, index: int) -> dict | None:
-        rng = np.random.default_rng([self.seed, self.epoch, int(index)])
+        # seeded by (seed, epoch, index); built only when something draws from it (15 us a sample otherwise)
+        rng = np.random.default_rng([self.seed, self.epoch, int(index)]) if self.transforms or self.modality_dropout > 0 else None
         try:
             sample = self.base[index]
             for transform in self.transforms:

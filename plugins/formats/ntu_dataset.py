@@ -228,7 +228,8 @@ class NtuRgbd(FormatDataset):
     def load(self, index: int) -> dict:
         info = self.infos[index]
         files = {k: Path(v) for k, v in info.extra["files"].items()}
-        rng = self.rng(index) if self.random_sampling else None
+        draws = self.num_frames is not None or "pointcloud" in info.modalities  # else nothing is random
+        rng = self.rng(index) if self.random_sampling and draws else None
         sample: dict = {}
         skeleton_file = video = depth_list = poses = None
         if "skeleton" in info.modalities or ("pose2d" in info.modalities and self.poses is None):
