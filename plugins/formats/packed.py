@@ -22,7 +22,7 @@ import hashlib
 import json
 import time
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -198,6 +198,25 @@ def read_pack_info(folder: Path) -> dict:
     return info
 
 
+class PackedInfos(Sequence):
+    """The split's :class:`SampleInfo` records, made when asked for from the index's arrays. The dataset thus
+    holds no Python object per sample: a forked data-loader worker that touched one (its reference count)
+    would copy the 4 KB page holding it, and over an epoch every such page."""
+
+    def __init__(self, ids: np.ndarray, labels: np.ndarray, path: str, modalities: tuple[str, ...]):
+        self.ids, self.labels, self.path, self.modalities = ids, labels, path, modalities
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [self[k] for k in range(*index.indices(len(self)))]
+        position = range(len(self))[index]  # negative indices and IndexError as a list's
+        return SampleInfo(str(self.ids[position]), int(self.labels[position]), self.path, self.modalities,
+                          {"position": position})
+
+
 class PackedSkeletons(FormatDataset):
     """A split written by ``fusion data pack``: zero-copy memory-mapped skeleton arrays.
 
@@ -233,23 +252,15 @@ class PackedSkeletons(FormatDataset):
         if not expected <= set(self.index) or any(len(self.index[k]) != count for k in expected):
             raise DataError(f"{index_path}: expected arrays {', '.join(sorted(expected))} of {count} entries; "
                             "the pack is damaged, write it again")
-        self.arrays = self._map_all()
-        meta_path = self.folder / "meta.jsonl"
-        try:
-            self.metas = [line for line in meta_path.read_text().splitlines() if line]
-        except (OSError, UnicodeDecodeError) as exc:
-            raise DataError(f"{meta_path}: cannot read ({exc})") from None
-        if len(self.metas) != count:
-            raise DataError(f"{meta_path}: {len(self.metas)} lines for {count} samples; the pack is damaged")
-        infos = [SampleInfo(str(i), int(label), str(self.folder / f"{self.modalities[0]}.bin"), self.modalities,
-                            {"position": k}) for k, (i, label) in enumerate(zip(self.index["ids"], self.index["labels"]))]
-        super().__init__(infos, info["num_classes"], info.get("class_names") or None, seed=seed)
+        for name, stream in info["streams"].items():  # sizes and offsets now; the files are mapped when read
+            self._check_stream(name, np.dtype(stream["dtype"]), int(stream["elements"]))
+        self._meta_bounds = self._index_meta(count)
+        super().__init__((), info["num_classes"], info.get("class_names") or None, seed=seed)
+        self.infos = PackedInfos(self.index["ids"], self.index["labels"], str(self.folder / f"{self.modalities[0]}.bin"),
+                                 self.modalities)
+        self._maps: dict[str, np.ndarray] = {}
 
-    def _map_all(self) -> dict[str, np.ndarray]:
-        return {name: self._map(name, np.dtype(stream["dtype"]), int(stream["elements"]))
-                for name, stream in self.pack["streams"].items()}
-
-    def _map(self, name: str, dtype: np.dtype, elements: int) -> np.ndarray:
+    def _check_stream(self, name: str, dtype: np.dtype, elements: int) -> None:
         path = self.folder / f"{name}.bin"
         size = path.stat().st_size if path.is_file() else -1
         if size != elements * dtype.itemsize:
@@ -260,40 +271,67 @@ class PackedSkeletons(FormatDataset):
         ends = offsets + np.prod(shapes, axis=1)
         if len(ends) and (offsets.min() < 0 or ends.max() > elements):
             raise DataError(f"{self.folder / 'index.npz'}: {name} offsets run past {path.name}; the pack is damaged")
-        if elements == 0:
-            return np.zeros(0, dtype)
-        return np.memmap(path, dtype=dtype, mode="r", shape=(elements,))
 
-    def __getstate__(self) -> dict:  # spawned workers map the files again instead of receiving a copy
-        return {k: v for k, v in self.__dict__.items() if k != "arrays"}
+    def _index_meta(self, count: int) -> np.ndarray:
+        """(start, end) byte offsets of meta.jsonl's non-empty lines, one row per sample."""
+        meta_path = self.folder / "meta.jsonl"
+        try:
+            data = np.fromfile(meta_path, dtype=np.uint8)
+            data.tobytes().decode("utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise DataError(f"{meta_path}: cannot read ({exc})") from None
+        ends = np.append(np.flatnonzero(data == ord("\n")), len(data))
+        starts = np.concatenate([[0], ends[:-1] + 1])
+        bounds = np.stack([starts, ends], axis=1)[ends > starts].astype(np.int64)
+        if len(bounds) != count:
+            raise DataError(f"{meta_path}: {len(bounds)} lines for {count} samples; the pack is damaged")
+        return bounds
+
+    def _mapped(self, name: str) -> np.ndarray:
+        """``<name>.bin``, or ``meta.jsonl`` as bytes, mapped read-only: once per process, when first read."""
+        if name not in self._maps:
+            if name == "meta.jsonl":
+                path, dtype, size = self.folder / name, np.dtype(np.uint8), int(self._meta_bounds[:, 1].max(initial=0))
+            else:
+                stream = self.pack["streams"][name]
+                path, dtype, size = self.folder / f"{name}.bin", np.dtype(stream["dtype"]), int(stream["elements"])
+            self._maps[name] = np.memmap(path, dtype=dtype, mode="r", shape=(size,)) if size else np.zeros(0, dtype)
+        return self._maps[name]
+
+    def __getstate__(self) -> dict:  # spawned workers map the files themselves instead of receiving a copy
+        return {k: v for k, v in self.__dict__.items() if k != "_maps"}
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
-        self.arrays = self._map_all()
+        self._maps = {}
+
+    @property
+    def labels(self) -> np.ndarray:
+        return self.index["labels"].astype(np.int64)
 
     def sample_id(self, index: int) -> str:
         return self.infos[index].id
 
-    def _view(self, name: str, position: int, index: int) -> np.ndarray:
-        shape = tuple(int(n) for n in self.index[f"{name}_shapes"][position])
-        start = int(self.index[f"{name}_offsets"][position])
-        flat = self.arrays[name][start:start + int(np.prod(shape))]
-        if zlib.crc32(flat) != int(self.index[f"{name}_crc32"][position]):
-            raise DataError(f"{self.folder / (name + '.bin')}: sample {self.infos[index].id} fails its CRC check "
+    def _view(self, name: str, index: int) -> np.ndarray:
+        shape = tuple(int(n) for n in self.index[f"{name}_shapes"][index])
+        start = int(self.index[f"{name}_offsets"][index])
+        flat = self._mapped(name)[start:start + int(np.prod(shape))]
+        if zlib.crc32(flat) != int(self.index[f"{name}_crc32"][index]):
+            raise DataError(f"{self.folder / (name + '.bin')}: sample {self.index['ids'][index]} fails its CRC check "
                             "(the file is damaged); write the pack again")
         return np.ndarray(shape, dtype=flat.dtype, buffer=flat)  # a view of the mapped file: no copy
 
-    def load(self, index: int) -> dict:
-        position = self.infos[index].extra["position"]
+    def load(self, index: int) -> dict:  # samples are stored in the split's order: position = index
         sample: dict = {}
         for modality in self.modalities:
-            array = self._view(modality, position, index)
+            array = self._view(modality, index)
             sample[modality] = array.astype(np.float32) if self.as_float32 and array.dtype != np.float32 else array
-        sample["label"] = self.infos[index].label
-        meta = _decode_meta(json.loads(self.metas[position]))
+        sample["label"] = int(self.index["labels"][index])
+        start, end = self._meta_bounds[index]
+        meta = _decode_meta(json.loads(self._mapped("meta.jsonl")[start:end].tobytes()))
         for name in self.pack["streams"]:
             if name.startswith("meta."):
-                meta[name[5:]] = self._view(name, position, index)
+                meta[name[5:]] = self._view(name, index)
         sample["meta"] = meta
         return sample
 

@@ -83,3 +83,23 @@ def test_damaged_packs_name_the_file(pickle_recipe):
     (folder / "pack.json").write_text("{")
     with pytest.raises(DataError, match="pack.json: not valid JSON"):
         PackedSkeletons("train", str(pickle_recipe / "pack"))
+
+
+def test_packed_dataset_holds_no_object_per_sample_and_pickles_small(pickle_recipe):
+    """Workers share the parent's pages: the dataset keeps numpy arrays and lazily mapped files, no per-sample
+    Python objects (touching one in a forked worker copies its page) and no mapping in its pickle (spawn)."""
+    pack(pickle_recipe, "--split", "train")
+    packed = PackedSkeletons("train", str(pickle_recipe / "pack"))
+    assert not packed._maps  # nothing mapped until a sample is read
+    first = packed[0]
+    assert set(packed._maps) == {"skeleton", "meta.jsonl"}
+    state = pickle.dumps(packed)
+    assert b"SampleInfo" not in state and b"memmap" not in state and len(state) < 8000
+    again = pickle.loads(state)
+    assert not again._maps and len(again) == 8
+    for index in (0, 7, -1):
+        assert again.info(index).id == NAMES[:8][index] and again.info(index).extra["position"] == index % 8
+    assert [i.id for i in again.infos[1:3]] == NAMES[1:3] and again.labels.tolist() == packed.labels.tolist()
+    assert np.array_equal(again[0]["skeleton"], first["skeleton"]) and again[0]["meta"] == first["meta"]
+    with pytest.raises(IndexError):
+        again.infos[8]
