@@ -142,7 +142,11 @@ class GraphConv(nn.Module):
         per frame); the conv bias enters as ``Σ_k b_k ⊗ colsum(A_k)``."""
         k, out = self.num_subsets, self.conv.out_channels // self.num_subsets
         n, cin, t, v = x.shape
-        if self.reference or cin >= out:
+        if self.reference:
+            return self.forward_reference(x, adjacency)
+        if cin > 1 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last):
+            return self.forward_channels_last(x, adjacency)
+        if cin >= out:
             return self.forward_reference(x, adjacency)
         w = adjacency.shape[-1]
         xa = torch.matmul(x, adjacency.permute(1, 0, 2).reshape(v, k * w))  # N, C_in, T, K·W
@@ -151,6 +155,26 @@ class GraphConv(nn.Module):
         y = F.conv2d(xa, weight)
         bias = torch.einsum("kc,kw->cw", self.conv.bias.view(k, out), adjacency.sum(1))
         return y + bias[None, :, None]
+
+    def forward_channels_last(self, x: torch.Tensor, adjacency: torch.Tensor) -> torch.Tensor:
+        """Fast path on a channels-last ``x`` (memory N, T, V, C): every step is a plain or batched
+        matmul on contiguous memory, and the output is channels-last too (no permute copies between
+        blocks). Widening: ``(A contracted over V) → linear over (K, C_in)``; else ``1×1 conv →
+        A contracted over (V, K)``, each as one matmul with A broadcast over the N·T frames."""
+        k, out = self.num_subsets, self.conv.out_channels // self.num_subsets
+        n, cin, t, v = x.shape
+        w = adjacency.shape[-1]
+        if cin < out:
+            a = adjacency.permute(2, 0, 1).reshape(1, w * k, v)  # [w·K + k, v] = A[k, v, w]
+            xa = torch.bmm(a.expand(n * t, -1, -1), x.permute(0, 2, 3, 1).reshape(n * t, v, cin))  # NT, W·K, C_in
+            weight = self.conv.weight.view(k, out, cin).permute(0, 2, 1).reshape(k * cin, out)
+            y = torch.mm(xa.view(n * t * w, k * cin), weight).view(n, t, w, out)
+            y = y + torch.einsum("kc,kw->wc", self.conv.bias.view(k, out), adjacency.sum(1))
+        else:
+            z = self.conv(x).permute(0, 2, 3, 1).reshape(n * t, v * k, out)  # [v·K + k] = subset k, joint v
+            a = adjacency.permute(2, 1, 0).reshape(1, w, v * k)
+            y = torch.bmm(a.expand(n * t, -1, -1), z).view(n, t, w, out)
+        return y.permute(0, 3, 1, 2)
 
     def forward_reference(self, x: torch.Tensor, adjacency: torch.Tensor) -> torch.Tensor:
         n, _, t, v = x.shape
@@ -294,8 +318,16 @@ class GraphStack(nn.Module):
 
     name: str
     num_persons: int | None = None
+    #: Fast path: run the blocks on channels-last maps (set by models whose units all support it).
+    channels_last: bool = False
+    #: True: keep the reference's layout (see :func:`fusion.fastpath.use_reference`).
+    reference = False
+
+    def layout_for_blocks(self, x: torch.Tensor) -> torch.Tensor:
+        return x.contiguous(memory_format=torch.channels_last) if self.channels_last and not self.reference else x
 
     def run_blocks(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.layout_for_blocks(x)
         for block in self.blocks:
             x = block(x)
         return x

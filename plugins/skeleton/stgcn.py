@@ -92,7 +92,10 @@ class STGCN(GraphStack):
         self.out_dim = widths[-1]
         self.apply(_init_weights)
 
+    channels_last = True
+
     def run_blocks(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.layout_for_blocks(x)
         for i, block in enumerate(self.blocks):
             x = block(x, self.A * self.edge_importance[i] if self.edge_importance is not None else self.A)
         return x

@@ -84,6 +84,7 @@ class STGCNPP(GraphStack):
     """
 
     name = "stgcnpp"
+    channels_last = True
 
     def __init__(self, layout: str = "ntu25_b", in_channels: int = 3,
                  channels: Sequence[int] = CONFIGS["paper"]["channels"],
