@@ -15,8 +15,8 @@ from torch import nn
 
 from fusion.fast_linear import fast_linear, onednn_ready
 from fusion.fastpath import fuse_for_inference, use_reference
-from fusion_plugins.rgb.encoders.xshiftnet import POSE_SMALL, RGB_SMALL, shifted, xshiftnet_pose, xshiftnet_rgb
 from fusion_plugins.rgb.encoders.tsm import temporal_shift
+from fusion_plugins.rgb.encoders.xshiftnet import POSE_SMALL, RGB_SMALL, shifted, xshiftnet_pose, xshiftnet_rgb
 from fusion_plugins.skeleton.transformer import skeleton_transformer
 from fusion_plugins.ssl.mamp import MAMP, masked_mse
 

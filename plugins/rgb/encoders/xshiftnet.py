@@ -82,9 +82,12 @@ def conv_1xkxk(conv: nn.Conv3d, x: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[3], x.shape[4]
         weight = conv.weight.view(conv.out_channels, c)
         flat = x.reshape(b, c, t * h * w)
-        y = torch.mm(weight, flat[0])[None] if b == 1 else torch.matmul(weight, flat)
-        if conv.bias is not None:
-            y = y + conv.bias[:, None]
+        if conv.bias is None:
+            y = torch.mm(weight, flat[0])[None] if b == 1 else torch.matmul(weight, flat)
+        elif b == 1:  # a folded BN's bias: added by the product (beta = 1), not in a pass of its own
+            y = torch.addmm(conv.bias[:, None], weight, flat[0])[None]
+        else:
+            y = torch.baddbmm(conv.bias[None, :, None], weight.expand(b, -1, -1), flat)
         return y.view(b, conv.out_channels, t, h, w)
     if conv.groups == c == conv.out_channels:
         weight = conv.weight[:, :, 0].repeat_interleave(t, 0)
@@ -187,6 +190,8 @@ class ShiftBlock(nn.Module):
             out = self.se_module(out)
         out = self.conv3(self.swish(out))
         identity = x if self.downsample is None else self.downsample(x)
+        if not torch.is_grad_enabled() and not self.reference:  # inference: no new tensor for the sum
+            return out.add_(identity).relu_()
         return self.relu(out + identity)
 
 
