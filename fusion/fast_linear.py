@@ -7,7 +7,7 @@ and was 1.2-1.6x faster than MKL for the transformer's forward and input-gradien
 EPYC CPU this was measured on (MKL stays for the weight gradient, where it was faster). Training goes
 through :class:`_OneDNNLinear`, whose backward is the usual ``g Wᵀ`` / ``gᵀ x`` / ``Σ g``.
 
-Everything else (GPU, float64, no oneDNN, tracing for export or ``torch.compile``) falls back to
+Everything else (GPU, float64, CPU autocast, no oneDNN, tracing for export or ``torch.compile``) falls back to
 ``F.linear``, so callers need no condition of their own: the result is the same up to float rounding.
 """
 
@@ -26,6 +26,8 @@ def onednn_ready(x: torch.Tensor, weight: torch.Tensor) -> bool:
     if weight.device.type != "cpu" or weight.dtype != torch.float32 or not torch.backends.mkldnn.is_available():
         return False
     if torch.jit.is_tracing() or torch.jit.is_scripting() or torch.compiler.is_compiling():
+        return False
+    if torch.is_autocast_enabled("cpu"):  # autocast decides the dtype of F.linear: leave it to it
         return False
     return not torch.onnx.is_in_onnx_export()
 

@@ -110,6 +110,8 @@ def test_fast_linear_fuses_on_cpu_float32_and_falls_back_otherwise():
     r = torch.randn(3, 7, 24, generator=generator, requires_grad=True)
     assert onednn_ready(x, w) == torch.backends.mkldnn.is_available()
     assert not onednn_ready(x.double(), w.double())
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert not onednn_ready(x, w) and fast_linear(x, w, b).dtype == torch.bfloat16  # autocast still applies
     for kwargs, plain in (({"residual": r}, lambda: r + nn.functional.linear(x, w, b)),
                           ({"gelu": True}, lambda: nn.functional.gelu(nn.functional.linear(x, w, b)))):
         weights = torch.randn(3, 7, 24, generator=generator)
