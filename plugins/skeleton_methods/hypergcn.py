@@ -120,15 +120,40 @@ class MultiHeadHyperGraphConv(nn.Module):
 
     def topology(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(N, C, T, V') → (A (N, K, V', V'), H (N, K, V', V'))."""
-        n, _, _, v = x.shape
-        z = x.mean(2)
+        return self.topology_of_mean(x.mean(2))
+
+    def topology_of_mean(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The topology from the time-mean ``z`` (N, C, V') of the joints and virtual joints."""
+        n, _, v = z.shape
         feats = self.to_features(z).view(n, self.heads, self.hidden, v).transpose(-1, -2)
         h = hyperedge_incidence(feats, self.neighbours)
         g = hypergraph_operator(h, self.to_weights(z))
         static = row_normalise(self.edge_importance * self.PA)
         return static + F.relu(self.alpha) * g, h
 
+    #: True: always run :meth:`forward_reference` (see :func:`fusion.fastpath.use_reference`).
+    reference = False
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Fast path: the virtual joints are constant over samples and frames, so they are never appended
+        to x. The topology uses the time-mean of x with the virtual columns appended (a small tensor). The
+        conv runs on the V real joints only, and the virtual joints' conv outputs (C_out × h, once) enter
+        the aggregation as a per-(sample, head) term broadcast over frames. Only the V real output joints
+        are computed, because the reference drops the virtual ones after the aggregation."""
+        if self.reference:
+            return self.forward_reference(x)
+        n, cin, t, v = x.shape
+        heads, virtual = self.heads, self.hyper_joint.shape[0]
+        joints = self.hyper_joint.T  # C_in, h
+        a, _ = self.topology_of_mean(torch.cat([x.mean(2), joints.expand(n, -1, -1)], dim=-1))
+        y = self.conv(x).view(n, heads, -1, t, v)
+        y_virtual = F.conv1d(joints[None], self.conv.weight[..., 0], self.conv.bias, groups=heads)
+        y = torch.einsum("nkuv,nkctv->nkctu", a[:, :, :v, :v], y)
+        y_virtual = torch.einsum("nkuj,kcj->nkcu", a[:, :, :v, v:], y_virtual.view(heads, -1, virtual))
+        y = (y + y_virtual.unsqueeze(3)).reshape(n, -1, t, v)
+        return self.relu(self.bn(y) + self.down(x))
+
+    def forward_reference(self, x: torch.Tensor) -> torch.Tensor:
         n, _, t, _ = x.shape
         virtual = self.hyper_joint.T[None, :, None, :].expand(n, -1, t, -1)
         xv = torch.cat([x, virtual], dim=-1)

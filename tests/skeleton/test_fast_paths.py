@@ -25,11 +25,15 @@ SKELETON_MODELS = {
     "ctrgcn": lambda: ctrgcn(config="small"),
     "stgcn": lambda: stgcn(config="small", channels=(16, 32, 32), strides=(1, 2, 1)),
     "stgcnpp": lambda: stgcnpp(config="small"),
-    "hypergcn": lambda: hypergcn(config="small"),
+    # 17 joints + 3 virtual: torch.cdist computes exact differences up to 25 vertices. With more (ntu25:
+    # 28) it switches to the ||a||² + ||b||² - 2ab formula, whose rounding on the zero self-distances makes
+    # the reference itself move by ~3e-10 in float64 when its input moves by one ulp; see
+    # test_hypergcn_ntu25_fast_path_within_reference_rounding for the paper layout
+    "hypergcn": lambda: hypergcn(config="small", layout="coco17"),
     "psumnet": lambda: psumnet(part="hand", base_channels=16),
 }
 IN_CHANNELS = {"psumnet": 12}
-JOINTS = {"psumnet": 13}
+JOINTS = {"psumnet": 13, "hypergcn": 17}
 
 
 def randomised(model: nn.Module, seed: int = 0) -> nn.Module:
@@ -83,6 +87,25 @@ def test_fast_path_matches_reference(name, dtype, tolerance):
     assert worst <= tolerance, worst
     assert fast_buffers.keys() == ref_buffers.keys()
     assert all(max_error(fast_buffers[k].to(dtype), ref_buffers[k].to(dtype)) <= tolerance for k in ref_buffers)
+
+
+def test_hypergcn_ntu25_fast_path_within_reference_rounding():
+    """Hyper-GCN on its paper layout (25 joints + 3 virtual = 28 vertices, where torch.cdist uses the
+    mm formula): the reference itself moves by ~3e-10 (float64) / ~2e-5 (float32) in its gradients when
+    its input moves by one ulp (the zero self-distances' rounding goes through a square root). The fast
+    path must stay within that: outputs 1e-5 in float32, outputs and gradients 1e-8 in float64."""
+    torch.manual_seed(0)
+    model = randomised(hypergcn(config="small")).train()
+    x = skeleton_input("hypergcn_ntu25", torch.float32)
+    fast_out, _, _ = run(model, x, reference=False)
+    ref_out, _, _ = run(model, x, reference=True)
+    assert max_error(fast_out, ref_out) <= 1e-5
+    model, x = model.double(), x.double()
+    fast_out, fast_grads, _ = run(model, x, reference=False)
+    ref_out, ref_grads, _ = run(model, x, reference=True)
+    assert max_error(fast_out, ref_out) <= 1e-8
+    scale = max(g.abs().max() for g in ref_grads.values()).clamp_min(1.0)
+    assert max(((fast_grads[k] - ref_grads[k]).abs().max() / scale).item() for k in ref_grads) <= 1e-8
 
 
 def test_reference_switch_changes_the_code_path():
