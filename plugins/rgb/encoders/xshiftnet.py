@@ -82,10 +82,11 @@ def conv_1xkxk(conv: nn.Conv3d, x: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[3], x.shape[4]
         weight = conv.weight.view(conv.out_channels, c)
         flat = x.reshape(b, c, t * h * w)
+        single = x.reshape(c, t * h * w) if b == 1 else None  # a view: no select whose backward fills zeros
         if conv.bias is None:
-            y = torch.mm(weight, flat[0])[None] if b == 1 else torch.matmul(weight, flat)
+            y = torch.mm(weight, single) if b == 1 else torch.matmul(weight, flat)
         elif b == 1:  # a folded BN's bias: added by the product (beta = 1), not in a pass of its own
-            y = torch.addmm(conv.bias[:, None], weight, flat[0])[None]
+            y = torch.addmm(conv.bias[:, None], weight, single)
         else:
             y = torch.baddbmm(conv.bias[None, :, None], weight.expand(b, -1, -1), flat)
         return y.view(b, conv.out_channels, t, h, w)
