@@ -5,13 +5,15 @@
 A SynthAct export shaped like NTU's ``ntu60_3danno.pkl`` (two persons, ``--frames`` frames, 25 joints, xyz,
 float16 keypoints; ``--subjects 70`` gives 5,040 samples) is written as a PySKL pickle, then packed with
 ``fusion data pack``'s writer (float32 and float16). Each source is read through a DataLoader as training
-reads it (RecipeDataset + the skeleton collator, batch ``--batch``) with 0 and ``--workers`` workers
-(persistent, so the second epoch is measured warm). Memory is read from ``/proc/PID/smaps_rollup`` after
+reads it (RecipeDataset + the skeleton collator, batch ``--batch``, training's ``worker_init_fn``) with 0
+and ``--workers`` workers (persistent, so the second epoch is measured warm). Memory is read from ``/proc/PID/smaps_rollup`` after
 the second epoch. The growth per worker is (anonymous memory of all processes with W workers - with 0
 workers) / W, anonymous memory counted with ``Pss_Anon`` + ``Pss_Shmem`` (each shared page once): what one
 more worker costs that the kernel cannot drop. The mapped file's page cache (``Pss_File``: shared,
 reclaimable; a page read by one worker only is that worker's private-clean memory) is shown apart. The
-"no data" row reads zeros from nowhere: its growth is what a worker costs whatever it reads.
+"no data" row reads zeros from nowhere: its growth is what a worker costs whatever it reads. "Worker USS"
+is a worker's own anonymous memory (``Private_Dirty``: pages it wrote, copied from the parent or new),
+the per-process view of the same cost.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from torch.utils.data import DataLoader
 from fusion.data import RecipeDataset
 from fusion.registry import get_registry
 from fusion.train.build import build_collator
+from fusion.train.threads import worker_init
 
 
 def memory_mb(pid: int) -> dict[str, float]:
@@ -51,7 +54,7 @@ def loader_run(base, batch: int, workers: int) -> dict:
     dataset = RecipeDataset(base, ["skeleton"])
     collator = build_collator({"data": {"modalities": ["skeleton"]}, "model": {"encoders": {}}}, registry, dataset)
     loader = DataLoader(dataset, batch_size=batch, shuffle=False, num_workers=workers, collate_fn=collator,
-                        persistent_workers=workers > 0)
+                        persistent_workers=workers > 0, worker_init_fn=worker_init if workers else None)
     rates = []
     for _ in range(2):
         start = time.perf_counter()
@@ -97,7 +100,8 @@ def make_reader(kind: str, path: str):
 def measure_in_subprocess(kind: str, path: Path, batch: int, workers: int) -> dict:
     """One loader run in a fresh interpreter, so that memory read is this reader's alone."""
     cmd = [sys.executable, __file__, "--measure", kind, str(path), str(batch), str(workers)]
-    done = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore::UserWarning"}  # 4 workers on 2 cores warns
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if done.returncode:
         raise SystemExit(f"{' '.join(cmd)} failed:\n{done.stderr}")
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -163,16 +167,21 @@ def main(argv: list[str] | None = None) -> int:
                           f"PSS {run['worker_pss_mb']:.0f} MB" if workers else ""), flush=True)
         results["loader"] = {f"{n} / {w} workers": r for (n, w), r in rows.items()}
     print(f"\n{results['samples']} samples x {shape} ({results['pickle_mb']} MB pickle); batch {args.batch}\n")
+    print("growth per worker = (anonymous memory of main + workers with W workers - with 0) / W, anonymous = "
+          "Pss_Anon + Pss_Shmem summed over the processes (each shared page counted once); worker USS = a worker's "
+          "private anonymous memory (Private_Dirty), mean over workers; page cache = Pss_File summed\n")
     print(f"| reader | samples/s, 0 workers | samples/s, {args.workers} workers | anonymous MB, 0 / {args.workers} workers "
-          f"| growth per worker MB | page cache MB ({args.workers} workers) | pack s |")
-    print("|---|---|---|---|---|---|---|")
+          f"| growth per worker MB | worker USS MB | page cache MB ({args.workers} workers) | pack s |")
+    print("|---|---|---|---|---|---|---|---|")
     for name in readers:
         single, multi = rows[(name, 0)], rows[(name, args.workers)]
         pack = {"no data (zeros)": "-", "PySKL pickle": "-", "packed float32": results["pack_float32_s"],
                 "packed float16": results["pack_float16_s"]}[name]
         growth = (multi["total_anon_mb"] - single["total_anon_mb"]) / args.workers
+        results.setdefault("growth_per_worker_mb", {})[name] = round(growth, 1)
         print(f"| {name} | {single['samples_per_s']:.0f} | {multi['samples_per_s']:.0f} | {single['total_anon_mb']:.0f} / "
-              f"{multi['total_anon_mb']:.0f} | {growth:.0f} | {multi['total_file_mb']:.0f} | {pack} |")
+              f"{multi['total_anon_mb']:.0f} | {growth:.0f} | {multi['worker_dirty_mb']:.0f} | {multi['total_file_mb']:.0f} "
+              f"| {pack} |")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1) + "\n")
     return 0
