@@ -72,6 +72,16 @@ def merged_conv(x: torch.Tensor, convs: Sequence[nn.Conv2d]) -> torch.Tensor:
     return F.conv2d(x, weight, bias, first.stride, first.padding, first.dilation, first.groups)
 
 
+def add_relu_(y: torch.Tensor, residual: torch.Tensor | int) -> torch.Tensor:
+    """``relu(y + residual)`` in ``y``'s memory (fast paths): on CPU every fresh large tensor costs page
+    faults, so a block's last two ops reuse its output. ``y`` must be a fresh result whose producer's
+    backward does not read it (a conv, BatchNorm, cat or graph-contraction output); ``residual`` may be
+    the ``0`` of a switched-off residual."""
+    if not isinstance(residual, int) or residual:
+        y = y.add_(residual)
+    return y.relu_()
+
+
 class ChannelShift(nn.Module):
     """``x + shift[c]``: what remains of a BatchNorm whose scale was folded into a preceding linear map."""
 
@@ -167,5 +177,5 @@ def _report_first_call(module: nn.Module, message: str, report) -> None:
     post = module.register_forward_hook(after)
 
 
-__all__ = ["compile_encoders", "fuse_for_inference", "fold_scale_into_rows", "use_reference", "batch_norm_group", "merged_conv", "ChannelShift", "bn_scale_shift", "fold_into_conv",
+__all__ = ["add_relu_", "compile_encoders", "fuse_for_inference", "fold_scale_into_rows", "use_reference", "batch_norm_group", "merged_conv", "ChannelShift", "bn_scale_shift", "fold_into_conv",
            "is_norm"]

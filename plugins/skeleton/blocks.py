@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from fusion.errors import ContractError, RecipeError
-from fusion.fastpath import batch_norm_group, fold_into_conv, is_norm, merged_conv
+from fusion.fastpath import add_relu_, batch_norm_group, fold_into_conv, is_norm, merged_conv
 from fusion.types import Features
 
 from .layouts import SkeletonLayout
@@ -112,12 +112,21 @@ class GCNBlock(nn.Module):
     ``residual`` follows :func:`residual` (off in a network's first block).
     """
 
+    #: True: always run :meth:`forward_reference` (see :func:`fusion.fastpath.use_reference`).
+    reference = False
+
     def __init__(self, gcn: nn.Module, tcn: nn.Module, residual: nn.Module):
         super().__init__()
         self.gcn, self.tcn, self.residual = gcn, tcn, residual
         self.relu = nn.ReLU()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Fast path: the residual add and ReLU reuse the TCN output's memory."""
+        if self.reference:
+            return self.forward_reference(x)
+        return add_relu_(self.tcn(self.gcn(x)), self.residual(x))
+
+    def forward_reference(self, x: torch.Tensor) -> torch.Tensor:
         return self.relu(self.tcn(self.gcn(x)) + self.residual(x))
 
 

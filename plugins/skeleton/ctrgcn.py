@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from fusion.errors import RecipeError
-from fusion.fastpath import fold_scale_into_rows, is_norm
+from fusion.fastpath import add_relu_, fold_scale_into_rows, is_norm
 
 from .blocks import DataNorm, GCNBlock, GraphStack, MultiScaleTemporalConv, check_block_lists, residual, select_config
 from .layouts import get_layout
@@ -89,7 +89,7 @@ class CTRGCUnit(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.reference:
             return self.forward_reference(x)
-        return self.relu(self.bn(self.aggregate(x)) + self.down(x))
+        return add_relu_(self.bn(self.aggregate(x)), self.down(x))
 
     def aggregate(self, x: torch.Tensor) -> torch.Tensor:
         """``Σ_k CTRGC_k(x, PA_k, α)`` with the topologies batched (see the class docstring)."""
@@ -106,7 +106,7 @@ class CTRGCUnit(nn.Module):
         y = None
         for conv, subset in zip(convs, topology.unbind(1)):
             part = torch.einsum("ncuv,nctv->nctu", subset, conv.conv3(x))
-            y = part if y is None else y + part
+            y = part if y is None else y.add_(part)  # the products' backward does not read y
         return y
 
     def forward_reference(self, x: torch.Tensor) -> torch.Tensor:

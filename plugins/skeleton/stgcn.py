@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from fusion.fastpath import fold_scale_into_rows, is_norm
+from fusion.fastpath import add_relu_, fold_scale_into_rows, is_norm
 
 from .blocks import DataNorm, GraphConv, GraphStack, TemporalConv, check_block_lists, residual, select_config
 from .layouts import get_layout
@@ -44,7 +44,16 @@ class STGCNBlock(nn.Module):
         self.residual = residual(in_channels, out_channels, stride, use_residual)
         self.relu = nn.ReLU()
 
+    #: True: always run :meth:`forward_reference` (see :func:`fusion.fastpath.use_reference`).
+    reference = False
+
     def forward(self, x: torch.Tensor, adjacency: torch.Tensor) -> torch.Tensor:
+        """Fast path: the residual add and ReLU reuse the TCN output's memory."""
+        if self.reference:
+            return self.forward_reference(x, adjacency)
+        return add_relu_(self.tcn(self.gcn(x, adjacency)), self.residual(x))
+
+    def forward_reference(self, x: torch.Tensor, adjacency: torch.Tensor) -> torch.Tensor:
         return self.relu(self.tcn(self.gcn(x, adjacency)) + self.residual(x))
 
     def fold_batchnorm(self) -> None:

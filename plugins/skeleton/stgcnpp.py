@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from fusion.fastpath import fold_scale_into_rows, is_norm
+from fusion.fastpath import add_relu_, fold_scale_into_rows, is_norm
 
 from .blocks import (
     DataNorm,
@@ -51,7 +51,16 @@ class AdaptiveGraphConv(nn.Module):
         self.down = residual(in_channels, out_channels)
         self.relu = nn.ReLU()
 
+    #: True: always run :meth:`forward_reference` (see :func:`fusion.fastpath.use_reference`).
+    reference = False
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Fast path: the residual add and ReLU reuse the BN output's memory."""
+        if self.reference:
+            return self.forward_reference(x)
+        return add_relu_(self.bn(self.conv(x, self.A)), self.down(x))
+
+    def forward_reference(self, x: torch.Tensor) -> torch.Tensor:
         return self.relu(self.bn(self.conv(x, self.A)) + self.down(x))
 
     def fold_batchnorm(self) -> None:

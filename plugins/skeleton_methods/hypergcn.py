@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from fusion.errors import RecipeError
-from fusion.fastpath import fold_scale_into_rows, is_norm
+from fusion.fastpath import add_relu_, fold_scale_into_rows, is_norm
 from fusion.types import LOSSES, AuxField, Features
 from fusion_plugins.skeleton.blocks import MultiScaleTemporalConv, check_input, joint_features, residual, select_config
 from fusion_plugins.skeleton.ctrgcn import official_init
@@ -154,8 +154,8 @@ class MultiHeadHyperGraphConv(nn.Module):
         y_virtual = F.conv1d(joints[None], self.conv.weight[..., 0], self.conv.bias, groups=heads)
         y = torch.einsum("nkuv,nkctv->nkctu", a[:, :, :v, :v], y)
         y_virtual = torch.einsum("nkuj,kcj->nkcu", a[:, :, :v, v:], y_virtual.view(heads, -1, virtual))
-        y = (y + y_virtual.unsqueeze(3)).reshape(n, -1, t, v)
-        return self.relu(self.bn(y) + self.down(x))
+        y = y.add_(y_virtual.unsqueeze(3)).reshape(n, -1, t, v)
+        return add_relu_(self.bn(y), self.down(x))
 
     def forward_reference(self, x: torch.Tensor) -> torch.Tensor:
         n, _, t, _ = x.shape
@@ -189,7 +189,16 @@ class HyperGCNBlock(nn.Module):
         self.residual = residual(in_channels, out_channels, stride)
         self.relu = nn.ReLU()
 
+    #: True: always run :meth:`forward_reference` (see :func:`fusion.fastpath.use_reference`).
+    reference = False
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Fast path: the residual add and ReLU reuse the TCN output's memory."""
+        if self.reference:
+            return self.forward_reference(x)
+        return add_relu_(self.tcn(self.gcn(x)), self.residual(x))
+
+    def forward_reference(self, x: torch.Tensor) -> torch.Tensor:
         return self.relu(self.tcn(self.gcn(x)) + self.residual(x))
 
 
