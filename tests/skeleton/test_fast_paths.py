@@ -108,6 +108,29 @@ def test_hypergcn_ntu25_fast_path_within_reference_rounding():
     assert max(((fast_grads[k] - ref_grads[k]).abs().max() / scale).item() for k in ref_grads) <= 1e-8
 
 
+@pytest.mark.parametrize("cin,cout", [(3, 16), (8, 8), (16, 8)])
+def test_graph_conv_channels_last_equals_reference(cin, cout):
+    """The channels-last graph conv (A first when widening, else conv first) equals the reference's conv →
+    einsum in float64, with gradients for x, A and the conv; its output stays channels-last."""
+    from fusion_plugins.skeleton.blocks import GraphConv
+
+    gcn = randomised(GraphConv(cin, cout, 3)).double()
+    generator = torch.Generator().manual_seed(3)
+    adjacency = torch.rand(3, 25, 25, generator=generator, dtype=torch.float64, requires_grad=True)
+    x = torch.randn(2, cin, 6, 25, generator=generator, dtype=torch.float64)
+    results = []
+    for channels_last in (True, False):
+        gcn.zero_grad(set_to_none=True)
+        adjacency.grad = None
+        xi = (x.contiguous(memory_format=torch.channels_last) if channels_last else x).requires_grad_()
+        y = gcn(xi, adjacency) if channels_last else gcn.forward_reference(xi, adjacency)
+        assert y.is_contiguous(memory_format=torch.channels_last) == channels_last
+        (y * torch.linspace(-1, 1, y.numel(), dtype=y.dtype).view_as(y)).sum().backward()
+        results.append([y, xi.grad, adjacency.grad, gcn.conv.weight.grad, gcn.conv.bias.grad])
+    for fast, ref in zip(*results):
+        assert max_error(fast, ref) <= 1e-10
+
+
 def test_reference_switch_changes_the_code_path():
     """The fast path really is another computation (differences at float rounding level, not zero)."""
     model = randomised(ctrgcn(config="small")).double()
