@@ -83,14 +83,22 @@ def add_relu_(y: torch.Tensor, residual: torch.Tensor | int) -> torch.Tensor:
 
 
 class ChannelShift(nn.Module):
-    """``x + shift[c]``: what remains of a BatchNorm whose scale was folded into a preceding linear map."""
+    """``x + shift[c]``: what remains of a BatchNorm whose scale was folded into a preceding linear map.
 
-    def __init__(self, shift: torch.Tensor):
+    ``inplace``: add into ``x`` when no gradient is being recorded (the folding sites follow a linear map,
+    whose output is a fresh tensor nothing else reads).
+    """
+
+    def __init__(self, shift: torch.Tensor, inplace: bool = False):
         super().__init__()
+        self.inplace = inplace
         self.register_buffer("shift", shift.detach().clone())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.shift.view(1, -1, *([1] * (x.dim() - 2)))
+        shift = self.shift.view(1, -1, *([1] * (x.dim() - 2)))
+        if self.inplace and not (torch.is_grad_enabled() and x.requires_grad):
+            return x.add_(shift)
+        return x + shift
 
 
 def bn_scale_shift(bn: nn.modules.batchnorm._BatchNorm) -> tuple[torch.Tensor, torch.Tensor]:
@@ -125,7 +133,7 @@ def fold_scale_into_rows(conv: nn.Conv2d | nn.Conv1d, bn: nn.modules.batchnorm._
         conv.weight.mul_(rows.view(-1, *([1] * (conv.weight.dim() - 1))))
         if conv.bias is not None:
             conv.bias.mul_(rows)
-    return ChannelShift(shift)
+    return ChannelShift(shift, inplace=True)
 
 
 @torch.no_grad()

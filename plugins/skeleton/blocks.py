@@ -269,8 +269,9 @@ class MultiScaleTemporalConv(nn.Module):
         # one split (its backward is one cat); slicing y twice would build two zero-filled gradients
         chunks = y.split([c.out_channels for c in convs], dim=1)
         outputs: list[torch.Tensor | None] = [None] * len(self.branches)
+        inplace = not torch.is_grad_enabled()  # autograd forbids in-place ops on split's views
         for j, i in enumerate(seq):
-            out = F.relu(chunks[j])
+            out = chunks[j].relu_() if inplace else F.relu(chunks[j])
             for layer in list(self.branches[i])[3:]:
                 out = layer(out)
             outputs[i] = out
