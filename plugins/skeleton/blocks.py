@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from fusion.errors import ContractError, RecipeError
-from fusion.fastpath import add_relu_, batch_norm_group, fold_into_conv, is_norm, merged_conv
+from fusion.fastpath import add_relu_, batch_norm_group, bn_scale_shift, fold_into_conv, is_norm, merged_conv
 from fusion.types import Features
 
 from .layouts import SkeletonLayout
@@ -294,6 +294,45 @@ class MultiScaleTemporalConv(nn.Module):
             if is_norm(seq[norm]):
                 fold_into_conv(seq[conv], seq[norm])
                 seq[norm] = nn.Identity()
+        if isinstance(self.fuse, nn.Sequential) and is_norm(self.fuse[0]):
+            self._fold_fuse_norm()
+
+    @torch.no_grad()
+    def _fold_fuse_norm(self) -> None:
+        """The fuse's leading BN acts per channel of the concatenation: fold each branch's channels into
+        the branch's last conv; after a max-pool (not exact to fold through) it becomes that branch's own BN."""
+        ends: list[nn.Module | None] = []
+        for kind, branch in zip(self.kinds, self.branches):
+            last = branch if kind == "1x1" else branch[-1]
+            if isinstance(last, TemporalConv) and not is_norm(last.bn):
+                ends.append(last.conv)
+            elif isinstance(last, nn.MaxPool2d):
+                ends.append(None)
+            else:
+                return  # a branch ending in its own BN: keep the fuse's BN
+        bn = self.fuse[0]
+        scale, shift = bn_scale_shift(bn)
+        start = 0
+        for kind, branch, conv in zip(self.kinds, self.branches, ends):
+            width = branch.conv.out_channels if kind == "1x1" else branch[0].out_channels
+            s, b = scale[start:start + width], shift[start:start + width]
+            if conv is None:
+                norm = nn.BatchNorm2d(width, eps=bn.eps).eval()
+                norm.running_mean.copy_(bn.running_mean[start:start + width])
+                norm.running_var.copy_(bn.running_var[start:start + width])
+                if bn.affine:
+                    norm.weight.copy_(bn.weight[start:start + width])
+                    norm.bias.copy_(bn.bias[start:start + width])
+                branch.append(norm)
+            else:
+                conv.weight.mul_(s.view(-1, 1, 1, 1))
+                if conv.bias is None:
+                    conv.bias = nn.Parameter(b.clone())
+                else:
+                    conv.bias.mul_(s).add_(b)
+            start += width
+        self.fuse[0] = nn.Identity()
+        self.fuse[1] = nn.ReLU(inplace=True)  # its input is the concatenation, a fresh tensor
 
 
 def joint_features(x: torch.Tensor, batch: int, persons: int) -> Features:
