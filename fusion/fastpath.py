@@ -72,6 +72,17 @@ def merged_conv(x: torch.Tensor, convs: Sequence[nn.Conv2d]) -> torch.Tensor:
     return F.conv2d(x, weight, bias, first.stride, first.padding, first.dilation, first.groups)
 
 
+def eager_cpu(x: torch.Tensor) -> bool:
+    """True for a plain CPU tensor in eager mode: layout fast paths (channels-last) are measured there;
+    export, ``torch.compile``, TorchScript and ONNX tracing keep the reference layout (symbolic frame counts
+    would guard on the channels-last strides)."""
+    if type(x) is not torch.Tensor or x.device.type != "cpu":
+        return False  # FakeTensor / FunctionalTensor subclasses mean export or compile is tracing
+    if torch.jit.is_tracing() or torch.jit.is_scripting() or torch.compiler.is_compiling():
+        return False
+    return not torch.onnx.is_in_onnx_export()
+
+
 def add_relu_(y: torch.Tensor, residual: torch.Tensor | int) -> torch.Tensor:
     """``relu(y + residual)`` in ``y``'s memory (fast paths): on CPU every fresh large tensor costs page
     faults, so a block's last two ops reuse its output. ``y`` must be a fresh result whose producer's
@@ -185,5 +196,5 @@ def _report_first_call(module: nn.Module, message: str, report) -> None:
     post = module.register_forward_hook(after)
 
 
-__all__ = ["add_relu_", "compile_encoders", "fuse_for_inference", "fold_scale_into_rows", "use_reference", "batch_norm_group", "merged_conv", "ChannelShift", "bn_scale_shift", "fold_into_conv",
+__all__ = ["add_relu_", "eager_cpu", "compile_encoders", "fuse_for_inference", "fold_scale_into_rows", "use_reference", "batch_norm_group", "merged_conv", "ChannelShift", "bn_scale_shift", "fold_into_conv",
            "is_norm"]

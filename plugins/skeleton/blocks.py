@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from fusion.errors import ContractError, RecipeError
-from fusion.fastpath import add_relu_, batch_norm_group, bn_scale_shift, fold_into_conv, is_norm, merged_conv
+from fusion.fastpath import add_relu_, batch_norm_group, bn_scale_shift, eager_cpu, fold_into_conv, is_norm, merged_conv
 from fusion.types import Features
 
 from .layouts import SkeletonLayout
@@ -373,7 +373,10 @@ class GraphStack(nn.Module):
     reference = False
 
     def layout_for_blocks(self, x: torch.Tensor) -> torch.Tensor:
-        return x.contiguous(memory_format=torch.channels_last) if self.channels_last and not self.reference else x
+        """Channels-last maps for the fast path on CPU in eager mode (see :func:`fusion.fastpath.eager_cpu`)."""
+        if self.channels_last and not self.reference and eager_cpu(x):
+            return x.contiguous(memory_format=torch.channels_last)
+        return x
 
     def run_blocks(self, x: torch.Tensor) -> torch.Tensor:
         x = self.layout_for_blocks(x)
