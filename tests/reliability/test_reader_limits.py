@@ -556,11 +556,11 @@ def test_synthact_cache_files_of_another_size_or_a_pipe(tmp_path):
     from fusion_plugins.synthact.config import SynthActConfig
     from fusion_plugins.synthact.generate import load_arrays
 
-    cfg = SynthActConfig(subjects=2, classes=2, frames=4, size=16, repetitions=1)
+    cfg = SynthActConfig(subjects=2, classes=2, frames=4, size=16, repetitions=1)  # 3 subjects (2 + 1 validation) x 3 cameras x 2 classes
     load_arrays(cfg, ("skeleton",), tmp_path)
     skeleton = next(tmp_path.glob("*/skeleton.npy"))
     np.save(skeleton, np.zeros((3, 1, 4, 25, 3), np.float32))
-    with within(), pytest.raises(DataError, match=rf"{skeleton}.*holds 3 samples, expected 12"):
+    with within(), pytest.raises(DataError, match=rf"{skeleton}.*holds 3 samples, expected 18"):
         load_arrays(cfg, ("skeleton",), tmp_path)
     skeleton.unlink()
     os.mkfifo(skeleton)
