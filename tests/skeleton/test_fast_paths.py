@@ -10,6 +10,7 @@ import copy
 
 import pytest
 import torch
+from fast_path_helpers import max_error, randomised
 from torch import nn
 
 from fusion.fastpath import batch_norm_group, fuse_for_inference, use_reference
@@ -36,20 +37,6 @@ IN_CHANNELS = {"psumnet": 12}
 JOINTS = {"psumnet": 13, "hypergcn": 17}
 
 
-def randomised(model: nn.Module, seed: int = 0) -> nn.Module:
-    """Move every parameter and BN statistic off its initial value (alpha = 0, γ = 1e-6, A = partition
-    would hide whole terms of the fast paths)."""
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(0.3 * torch.randn(p.shape, generator=generator, dtype=p.dtype))
-        for m in model.modules():
-            if isinstance(m, nn.modules.batchnorm._BatchNorm):
-                m.running_mean.normal_(0, 0.2, generator=generator)
-                m.running_var.uniform_(0.5, 1.5, generator=generator)
-    return model
-
-
 def skeleton_input(name: str, dtype: torch.dtype) -> torch.Tensor:
     joints = JOINTS.get(name, 25)
     return torch.randn(2, IN_CHANNELS.get(name, 3), 16, joints, 2, generator=torch.Generator().manual_seed(1), dtype=dtype)
@@ -63,11 +50,6 @@ def run(model: nn.Module, x: torch.Tensor, reference: bool) -> tuple[torch.Tenso
     (out * weights).sum().backward()
     grads = {k: p.grad for k, p in model.named_parameters() if p.grad is not None}
     return out, grads, dict(model.named_buffers())
-
-
-def max_error(a: torch.Tensor, b: torch.Tensor) -> float:
-    """Largest difference relative to the reference's scale (at least 1)."""
-    return ((a - b).abs().max() / b.abs().max().clamp_min(1.0)).item()
 
 
 @pytest.mark.parametrize("dtype,tolerance", [(torch.float64, 1e-10), (torch.float32, 1e-5)])

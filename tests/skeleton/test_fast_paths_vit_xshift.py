@@ -11,6 +11,7 @@ import copy
 
 import pytest
 import torch
+from fast_path_helpers import max_error, randomised
 from torch import nn
 
 from fusion.fast_linear import fast_linear, onednn_ready
@@ -21,24 +22,6 @@ from fusion_plugins.skeleton.transformer import skeleton_transformer
 from fusion_plugins.ssl.mamp import MAMP, masked_mse
 
 TOLERANCE = {torch.float64: 1e-10, torch.float32: 1e-5}
-
-
-def randomised(model: nn.Module, seed: int = 0) -> nn.Module:
-    """Every parameter and BN statistic moved off its initial value (zero biases would hide fused terms)."""
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(0.3 * torch.randn(p.shape, generator=generator, dtype=p.dtype))
-        for m in model.modules():
-            if isinstance(m, nn.modules.batchnorm._BatchNorm):
-                m.running_mean.normal_(0, 0.2, generator=generator)
-                m.running_var.uniform_(0.5, 1.5, generator=generator)
-    return model
-
-
-def max_error(a: torch.Tensor, b: torch.Tensor) -> float:
-    """Largest difference relative to the reference's scale (at least 1)."""
-    return ((a - b).abs().max() / b.abs().max().clamp_min(1.0)).item()
 
 
 def compare_gradients(fast: nn.Module, ref: nn.Module, tolerance: float) -> None:
