@@ -254,14 +254,36 @@ class MultiScaleTemporalConv(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Fast path: the branches' leading 1×1 convs (and the stride-1 ``1x1`` branch) run as one conv,
-        their BatchNorms as one grouped BN, their ReLUs as one; then each branch's temporal part."""
+        their BatchNorms as one grouped BN, their ReLUs as one; then each branch's temporal part. When every
+        branch ends in a BatchNorm (CTR-GCN, Hyper-GCN while training), those run as one grouped BN on the
+        concatenation instead: per-channel statistics do not mix, and one BN on a contiguous map (and its
+        contiguous gradient) is faster than four on strided slices."""
         if self.reference:
             return self.forward_reference(x)
+        ends = self._trailing_norms()
+        if ends is not None:
+            return self.fuse(batch_norm_group(torch.cat(self._branch_outputs(x, ends), dim=1), ends))
+        return self.fuse(torch.cat(self._branch_outputs(x), dim=1))
+
+    def _trailing_norms(self) -> list[nn.Module] | None:
+        """The BatchNorm at the end of every branch, or None when some branch has none (pyskl, or folded)."""
+        ends: list[nn.Module] = []
+        for kind, branch in zip(self.kinds, self.branches):
+            last = branch if kind == "1x1" else branch[-1]
+            norm = last.bn if isinstance(last, TemporalConv) else last
+            if not is_norm(norm):
+                return None
+            ends.append(norm)
+        return ends
+
+    def _branch_outputs(self, x: torch.Tensor, deferred: list[nn.Module] | None = None) -> list[torch.Tensor]:
+        """Each branch's output; with ``deferred`` (the trailing norms), the outputs before those norms."""
         seq = [i for i, kind in enumerate(self.kinds) if kind == "seq"]
         heads = [self.branches[i][0] for i in seq]
         norms = [self.branches[i][1] for i in seq]
-        merged = [i for i, kind in enumerate(self.kinds) if kind == "1x1"
-                  and self.branches[i].conv.stride == (1, 1) and is_norm(self.branches[i].bn) == is_norm(norms[0])]
+        merged = [] if deferred is not None else [
+            i for i, kind in enumerate(self.kinds) if kind == "1x1"
+            and self.branches[i].conv.stride == (1, 1) and is_norm(self.branches[i].bn) == is_norm(norms[0])]
         convs = heads + [self.branches[i].conv for i in merged]
         y = merged_conv(x, convs)
         if is_norm(norms[0]):
@@ -272,15 +294,19 @@ class MultiScaleTemporalConv(nn.Module):
         inplace = not torch.is_grad_enabled()  # autograd forbids in-place ops on split's views
         for j, i in enumerate(seq):
             out = chunks[j].relu_() if inplace else F.relu(chunks[j])
-            for layer in list(self.branches[i])[3:]:
+            tail = list(self.branches[i])[3:]
+            if deferred is not None:  # stop before the trailing norm
+                tail = tail[:-1] + ([tail[-1].conv] if isinstance(tail[-1], TemporalConv) else [])
+            for layer in tail:
                 out = layer(out)
             outputs[i] = out
         for j, i in enumerate(merged):
             outputs[i] = chunks[len(seq) + j]
         for i, out in enumerate(outputs):
             if out is None:
-                outputs[i] = self.branches[i](x)
-        return self.fuse(torch.cat(outputs, dim=1))
+                branch = self.branches[i]
+                outputs[i] = branch.conv(x) if deferred is not None else branch(x)
+        return outputs
 
     def forward_reference(self, x: torch.Tensor) -> torch.Tensor:
         return self.fuse(torch.cat([branch(x) for branch in self.branches], dim=1))

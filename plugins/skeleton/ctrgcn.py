@@ -68,10 +68,11 @@ class CTRGCUnit(nn.Module):
     The fast path (default; ``reference = True`` runs the reference) computes the same sum with the K
     topologies batched: ``conv1``/``conv2`` of all subsets as one matmul on the time-mean of x (a 1×1 conv
     commutes with the mean, so the (N, R, T, V) maps are never built), ``conv4`` of all subsets as one
-    matmul with α folded into its (small) weights and ``α·b4 + PA`` added once, so the (N, K, C, V, V)
-    topology is written in one pass. ``conv3`` and the products stay per subset: on CPU one merged
-    ``conv3`` plus one (N·K·C)-batched matmul summed over K measured slower than the loop (the sum's
-    backward expands the gradient over K and copies it).
+    matmul with α folded into its (small) weights, so the (K, N, C, V, V)
+    topology (its constant ``α·b4 + PA`` included as two extra relation rows) is written subset-major in one
+    pass, and each subset's slice is contiguous for its product. ``conv3`` and the products stay per subset,
+    accumulated with ``baddbmm_``: on CPU one merged ``conv3`` plus one (N·K·C)-batched matmul summed over K
+    measured slower than the loop (the sum's backward expands the gradient over K and copies it).
     """
 
     #: True: always run :meth:`forward_reference` (see :func:`fusion.fastpath.use_reference`).
@@ -94,20 +95,34 @@ class CTRGCUnit(nn.Module):
     def aggregate(self, x: torch.Tensor) -> torch.Tensor:
         """``Σ_k CTRGC_k(x, PA_k, α)`` with the topologies batched (see the class docstring)."""
         convs = list(self.convs)
-        k, n, v = len(convs), x.shape[0], x.shape[3]
+        k, n, t, v = len(convs), x.shape[0], x.shape[2], x.shape[3]
         rel, out, cin = convs[0].conv1.out_channels, convs[0].conv3.out_channels, x.shape[1]
         w12 = torch.cat([c.conv1.weight for c in convs] + [c.conv2.weight for c in convs]).view(2 * k * rel, cin)
         b12 = torch.cat([c.conv1.bias for c in convs] + [c.conv2.bias for c in convs])
         q, key = (torch.matmul(w12, x.mean(2)) + b12[:, None]).view(n, 2, k, rel, v).unbind(1)
-        relation = torch.tanh(q.unsqueeze(-1) - key.unsqueeze(-2)).view(n, k, rel, v * v)  # N, K, R, U·V
+        relation = torch.tanh(q.unsqueeze(-1) - key.unsqueeze(-2)).view(n, k, rel, v * v).transpose(0, 1)  # K, N, R, UV
+        # the constant part α·b4[c] + PA_k[u, v] as two more relation rows (ones, PA_k) with weights (α·b4, 1):
+        # the (K, N, C, U·V) topology comes out of one matmul, subset-major, with no pass to add it
+        constant = torch.stack([torch.ones_like(self.PA).view(k, v * v), self.PA.view(k, v * v)], 1)  # K, 2, UV
+        relation = torch.cat([relation, constant[:, None].expand(k, n, 2, v * v)], 2)  # K, N, R + 2, UV
         weight4 = torch.stack([c.conv4.weight.view(out, rel) for c in convs]) * self.alpha  # K, C, R
-        base = (torch.stack([c.conv4.bias for c in convs]) * self.alpha)[..., None] + self.PA.view(k, 1, v * v)
-        topology = (torch.matmul(weight4, relation) + base).view(n, k, out, v, v)  # N, K, C, U, V
+        bias4 = torch.stack([c.conv4.bias for c in convs]) * self.alpha  # K, C
+        weight4 = torch.cat([weight4, bias4[..., None], torch.ones_like(bias4)[..., None]], 2)  # K, C, R + 2
+        topology = torch.matmul(weight4[:, None], relation)  # K, N, C, U·V
+        channels_last = cin > 1 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last)
         y = None
-        for conv, subset in zip(convs, topology.unbind(1)):
-            part = torch.einsum("ncuv,nctv->nctu", subset, conv.conv3(x))
-            y = part if y is None else y.add_(part)  # the products' backward does not read y
-        return y
+        for conv, subset in zip(convs, topology.unbind(0)):
+            if channels_last:  # conv3 as a batched matmul reading x's (T·V, C_in) memory transposed: (N, C, T·V) out
+                values = torch.baddbmm(conv.conv3.bias.view(1, out, 1).expand(n, out, t * v),
+                                       conv.conv3.weight.view(1, out, cin).expand(n, out, cin), x.flatten(2))
+                values = values.view(n * out, t, v)
+            else:
+                values = conv.conv3(x).view(n * out, t, v)
+            weights = subset.view(n * out, v, v).transpose(1, 2)  # [u, v] -> [v, u]
+            # the products' backward does not read y, so later subsets accumulate in place
+            y = torch.bmm(values, weights) if y is None else y.baddbmm_(values, weights)
+        y = y.view(n, out, t, v)
+        return y.contiguous(memory_format=torch.channels_last) if channels_last else y
 
     def forward_reference(self, x: torch.Tensor) -> torch.Tensor:
         y = sum(conv(x, self.PA, i, self.alpha) for i, conv in enumerate(self.convs))
@@ -146,6 +161,7 @@ class CTRGCN(GraphStack):
     """
 
     name = "ctrgcn"
+    channels_last = True
 
     def __init__(self, layout: str = "ntu25", in_channels: int = 3, channels: Sequence[int] = CONFIGS["paper"]["channels"],
                  strides: Sequence[int] = CONFIGS["paper"]["strides"], num_persons: int = 2):
