@@ -9,6 +9,7 @@ parameter names, ``state_dict`` keys and checkpoints are the reference's.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -91,6 +92,35 @@ def add_relu_(y: torch.Tensor, residual: torch.Tensor | int) -> torch.Tensor:
     if not isinstance(residual, int) or residual:
         y = y.add_(residual)
     return y.relu_()
+
+
+def dropout_mask(shape: torch.Size, p: float, dtype: torch.dtype) -> torch.Tensor:
+    """A dropout mask (0 or ``1 / (1 - p)``) drawn from 16 random bits per element of 64-bit words.
+
+    On CPU ``bernoulli_`` draws one random number per element and took 13 % of an ST-GCN training step;
+    64-bit words carry four 16-bit lanes each, about 12× faster. ``p`` is rounded to a multiple of
+    1/65536 (exact for 0.5, 0.25, …). Draws from torch's default generator, so ``torch.manual_seed`` still
+    makes runs repeat.
+    """
+    count = math.prod(shape)
+    words = torch.empty((count + 3) // 4, dtype=torch.int64).random_(-2 ** 63, None)
+    lanes = words.view(torch.int16)[:count].view(shape)
+    keep = lanes >= round(p * 65536) - 32768  # P(lane < threshold) = round(p·65536) / 65536
+    return keep.to(dtype).mul_(1.0 / (1.0 - p))
+
+
+class Dropout(nn.Dropout):
+    """``nn.Dropout`` whose CPU training mask comes from :func:`dropout_mask` (same distribution, its own
+    random stream); GPU, compile, export, ``p = 0``, ``p = 1`` and eval run ``nn.Dropout`` itself."""
+
+    #: True: always run ``nn.Dropout`` (see :func:`use_reference`).
+    reference = False
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.reference or not self.training or not 0.0 < self.p < 1.0 or not eager_cpu(x):
+            return super().forward(x)
+        mask = dropout_mask(x.shape, self.p, x.dtype)
+        return x.mul_(mask) if self.inplace else x * mask
 
 
 class ChannelShift(nn.Module):
@@ -196,5 +226,5 @@ def _report_first_call(module: nn.Module, message: str, report) -> None:
     post = module.register_forward_hook(after)
 
 
-__all__ = ["add_relu_", "eager_cpu", "compile_encoders", "fuse_for_inference", "fold_scale_into_rows", "use_reference", "batch_norm_group", "merged_conv", "ChannelShift", "bn_scale_shift", "fold_into_conv",
+__all__ = ["add_relu_", "Dropout", "dropout_mask", "eager_cpu", "compile_encoders", "fuse_for_inference", "fold_scale_into_rows", "use_reference", "batch_norm_group", "merged_conv", "ChannelShift", "bn_scale_shift", "fold_into_conv",
            "is_norm"]

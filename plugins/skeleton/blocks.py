@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from fusion.errors import ContractError, RecipeError
-from fusion.fastpath import add_relu_, batch_norm_group, bn_scale_shift, eager_cpu, fold_into_conv, is_norm, merged_conv
+from fusion.fastpath import Dropout, add_relu_, batch_norm_group, bn_scale_shift, eager_cpu, fold_into_conv, is_norm, merged_conv
 from fusion.types import Features
 
 from .layouts import SkeletonLayout
@@ -233,7 +233,7 @@ class MultiScaleTemporalConv(nn.Module):
         )
         self.fuse = (
             nn.Sequential(nn.BatchNorm2d(out_channels), nn.ReLU(), nn.Conv2d(out_channels, out_channels, 1),
-                          nn.BatchNorm2d(out_channels), nn.Dropout(dropout))
+                          nn.BatchNorm2d(out_channels), Dropout(dropout))
             if fuse else nn.Identity()
         )
 

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from fusion.fastpath import add_relu_, fold_scale_into_rows, is_norm
+from fusion.fastpath import Dropout, add_relu_, fold_scale_into_rows, is_norm
 
 from .blocks import DataNorm, GraphConv, GraphStack, TemporalConv, check_block_lists, residual, select_config
 from .layouts import get_layout
@@ -39,7 +39,7 @@ class STGCNBlock(nn.Module):
             nn.BatchNorm2d(out_channels),
             nn.ReLU(),
             TemporalConv(out_channels, out_channels, kernel_size, stride=stride),
-            nn.Dropout(dropout),
+            Dropout(dropout),
         )
         self.residual = residual(in_channels, out_channels, stride, use_residual)
         self.relu = nn.ReLU()
@@ -48,10 +48,13 @@ class STGCNBlock(nn.Module):
     reference = False
 
     def forward(self, x: torch.Tensor, adjacency: torch.Tensor) -> torch.Tensor:
-        """Fast path: the residual add and ReLU reuse the TCN output's memory."""
+        """Fast path: the TCN's ReLU, the residual add and the last ReLU run in place on fresh outputs
+        (BN and conv backward do not read their outputs)."""
         if self.reference:
             return self.forward_reference(x, adjacency)
-        return add_relu_(self.tcn(self.gcn(x, adjacency)), self.residual(x))
+        norm, _, conv, dropout = self.tcn
+        y = dropout(conv(norm(self.gcn(x, adjacency)).relu_()))
+        return add_relu_(y, self.residual(x))
 
     def forward_reference(self, x: torch.Tensor, adjacency: torch.Tensor) -> torch.Tensor:
         return self.relu(self.tcn(self.gcn(x, adjacency)) + self.residual(x))
