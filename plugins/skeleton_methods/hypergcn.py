@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from fusion.errors import RecipeError
-from fusion.fastpath import add_relu_, fold_scale_into_rows, is_norm
+from fusion.fastpath import add_relu_, eager_cpu, fold_scale_into_rows, is_norm
 from fusion.types import LOSSES, AuxField, Features
 from fusion_plugins.skeleton.blocks import MultiScaleTemporalConv, check_input, joint_features, residual, select_config
 from fusion_plugins.skeleton.ctrgcn import official_init
@@ -143,18 +143,23 @@ class MultiHeadHyperGraphConv(nn.Module):
         to x. The topology uses the time-mean of x with the virtual columns appended (a small tensor). The
         conv runs on the V real joints only, and the virtual joints' conv outputs (C_out × h, once) enter
         the aggregation as a per-(sample, head) term broadcast over frames. Only the V real output joints
-        are computed, because the reference drops the virtual ones after the aggregation."""
+        are computed, because the reference drops the virtual ones after the aggregation. The grouped conv
+        runs as one matmul per head and the head products as one ``bmm``."""
         if self.reference or (self.eval_reference and not self.training):
             return self.forward_reference(x)
         n, cin, t, v = x.shape
         heads, virtual = self.heads, self.hyper_joint.shape[0]
         joints = self.hyper_joint.T  # C_in, h
         a, _ = self.topology_of_mean(torch.cat([x.mean(2), joints.expand(n, -1, -1)], dim=-1))
-        y = self.conv(x).view(n, heads, -1, t, v)
+        # the grouped 1×1 conv as one matmul per head (2-4× faster than the grouped conv on CPU), its output
+        # already (N, K, C/K, T·V) for the per-head products
+        out = self.conv.out_channels // heads
+        y = torch.matmul(self.conv.weight.view(heads, out, cin // heads), x.contiguous().view(n, heads, -1, t * v))
+        y = y.add_(self.conv.bias.view(heads, out, 1)).view(n * heads, out * t, v)
         y_virtual = F.conv1d(joints[None], self.conv.weight[..., 0], self.conv.bias, groups=heads)
-        y = torch.einsum("nkuv,nkctv->nkctu", a[:, :, :v, :v], y)
+        y = torch.bmm(y, a[:, :, :v, :v].reshape(n * heads, v, v).transpose(1, 2)).view(n, heads, out, t, v)
         y_virtual = torch.einsum("nkuj,kcj->nkcu", a[:, :, :v, v:], y_virtual.view(heads, -1, virtual))
-        y = y.add_(y_virtual.unsqueeze(3)).reshape(n, -1, t, v)
+        y = y.add_(y_virtual.unsqueeze(3)).view(n, -1, t, v)
         return add_relu_(self.bn(y), self.down(x))
 
     def forward_reference(self, x: torch.Tensor) -> torch.Tensor:
@@ -193,10 +198,15 @@ class HyperGCNBlock(nn.Module):
     reference = False
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Fast path: the residual add and ReLU reuse the TCN output's memory."""
+        """Fast path: the multi-scale TCN runs on a channels-last copy of the M-HGC output (its 1×1 convs,
+        pools and grouped BNs measured faster there) when on eager CPU; the residual add and ReLU reuse the
+        TCN output's memory. M-HGC itself reads standard-layout maps (its per-head products need them)."""
         if self.reference:
             return self.forward_reference(x)
-        return add_relu_(self.tcn(self.gcn(x)), self.residual(x))
+        if not eager_cpu(x):
+            return add_relu_(self.tcn(self.gcn(x)), self.residual(x))
+        hidden = self.gcn(x.contiguous()).contiguous(memory_format=torch.channels_last)
+        return add_relu_(self.tcn(hidden), self.residual(x))
 
     def forward_reference(self, x: torch.Tensor) -> torch.Tensor:
         return self.relu(self.tcn(self.gcn(x)) + self.residual(x))
