@@ -198,12 +198,13 @@ class HyperGCNBlock(nn.Module):
     reference = False
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Fast path: the multi-scale TCN runs on a channels-last copy of the M-HGC output (its 1×1 convs,
-        pools and grouped BNs measured faster there) when on eager CPU; the residual add and ReLU reuse the
-        TCN output's memory. M-HGC itself reads standard-layout maps (its per-head products need them)."""
+        """Fast path: in CPU inference the multi-scale TCN runs on a channels-last copy of the M-HGC output
+        (its 1×1 convs and pools measured faster there; in training the two layout copies cost what the TCN
+        gains); the residual add and ReLU reuse the TCN output's memory. M-HGC itself reads standard-layout
+        maps (its per-head products need them)."""
         if self.reference:
             return self.forward_reference(x)
-        if not eager_cpu(x):
+        if torch.is_grad_enabled() or not eager_cpu(x):
             return add_relu_(self.tcn(self.gcn(x)), self.residual(x))
         hidden = self.gcn(x.contiguous()).contiguous(memory_format=torch.channels_last)
         return add_relu_(self.tcn(hidden), self.residual(x))
