@@ -113,6 +113,30 @@ def test_graph_conv_channels_last_equals_reference(cin, cout):
         assert max_error(fast, ref) <= 1e-10
 
 
+@pytest.mark.parametrize("cin,cout", [(3, 16), (16, 16), (16, 8)])
+def test_ctrgc_unit_both_layouts_equal_reference(cin, cout):
+    """CTR-GCN's graph unit: the standard-layout fast path (export, compile) and the channels-last one (eager
+    CPU: conv3 as a batched matmul, output channels-last) equal the reference in float64, gradients included."""
+    from fusion_plugins.skeleton.ctrgcn import CTRGCUnit
+    from fusion_plugins.skeleton.layouts import get_layout
+
+    adjacency = torch.from_numpy(get_layout("ntu25").partition("spatial")).double()
+    unit = randomised(CTRGCUnit(cin, cout, adjacency)).double()
+    x = torch.randn(2, cin, 6, 25, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
+    results = []
+    for layout in ("reference", "standard", "channels_last"):
+        unit.zero_grad(set_to_none=True)
+        xi = (x.contiguous(memory_format=torch.channels_last) if layout == "channels_last" else x.clone()).requires_grad_()
+        y = unit.forward_reference(xi) if layout == "reference" else unit(xi)
+        if layout != "reference":
+            assert y.is_contiguous(memory_format=torch.channels_last) == (layout == "channels_last" and cin > 1)
+        (y * torch.linspace(-1, 1, y.numel(), dtype=y.dtype).view_as(y)).sum().backward()
+        results.append([y, xi.grad] + [p.grad for p in unit.parameters()])
+    for other in results[1:]:
+        for fast, ref in zip(other, results[0]):
+            assert max_error(fast, ref) <= 1e-10
+
+
 def test_reference_switch_changes_the_code_path():
     """The fast path really is another computation (differences at float rounding level, not zero)."""
     model = randomised(ctrgcn(config="small")).double()
