@@ -17,19 +17,16 @@ import torch
 import torch.nn.functional as F
 
 from fusion.errors import ContractError
+from fusion.fastpath import eager_cpu
 
 
 def onednn_ready(x: torch.Tensor, weight: torch.Tensor) -> bool:
     """True when ``x @ weight.T`` can run through oneDNN: float32 CPU plain tensors, eager mode."""
-    if type(x) is not torch.Tensor or x.device.type != "cpu" or x.dtype != torch.float32:
-        return False  # FakeTensor / FunctionalTensor subclasses mean export or compile is tracing
-    if weight.device.type != "cpu" or weight.dtype != torch.float32 or not torch.backends.mkldnn.is_available():
+    if x.dtype != torch.float32 or weight.device.type != "cpu" or weight.dtype != torch.float32:
         return False
-    if torch.jit.is_tracing() or torch.jit.is_scripting() or torch.compiler.is_compiling():
-        return False
-    if torch.is_autocast_enabled("cpu"):  # autocast decides the dtype of F.linear: leave it to it
-        return False
-    return not torch.onnx.is_in_onnx_export()
+    if not torch.backends.mkldnn.is_available() or torch.is_autocast_enabled("cpu"):
+        return False  # under autocast F.linear decides the dtype: leave it to it
+    return eager_cpu(x)
 
 
 def _pointwise(x, weight, bias, activation: str = "none"):

@@ -84,6 +84,12 @@ def eager_cpu(x: torch.Tensor) -> bool:
     return not torch.onnx.is_in_onnx_export()
 
 
+def channels_last_only(x: torch.Tensor) -> bool:
+    """True when ``x`` is stored channels-last and not also in the standard layout (a 1-channel or 1×1 map
+    is both): the fast paths that read the (N, T, V, C) memory directly take this branch."""
+    return not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last)
+
+
 def add_relu_(y: torch.Tensor, residual: torch.Tensor | int) -> torch.Tensor:
     """``relu(y + residual)`` in ``y``'s memory (fast paths): on CPU every fresh large tensor costs page
     faults, so a block's last two ops reuse its output. ``y`` must be a fresh result whose producer's
@@ -226,5 +232,5 @@ def _report_first_call(module: nn.Module, message: str, report) -> None:
     post = module.register_forward_hook(after)
 
 
-__all__ = ["add_relu_", "Dropout", "dropout_mask", "eager_cpu", "compile_encoders", "fuse_for_inference", "fold_scale_into_rows", "use_reference", "batch_norm_group", "merged_conv", "ChannelShift", "bn_scale_shift", "fold_into_conv",
+__all__ = ["add_relu_", "channels_last_only", "Dropout", "dropout_mask", "eager_cpu", "compile_encoders", "fuse_for_inference", "fold_scale_into_rows", "use_reference", "batch_norm_group", "merged_conv", "ChannelShift", "bn_scale_shift", "fold_into_conv",
            "is_norm"]

@@ -15,7 +15,17 @@ import torch.nn.functional as F
 from torch import nn
 
 from fusion.errors import ContractError, RecipeError
-from fusion.fastpath import Dropout, add_relu_, batch_norm_group, bn_scale_shift, eager_cpu, fold_into_conv, is_norm, merged_conv
+from fusion.fastpath import (
+    Dropout,
+    add_relu_,
+    batch_norm_group,
+    bn_scale_shift,
+    channels_last_only,
+    eager_cpu,
+    fold_into_conv,
+    is_norm,
+    merged_conv,
+)
 from fusion.types import Features
 
 from .layouts import SkeletonLayout
@@ -153,7 +163,7 @@ class GraphConv(nn.Module):
         n, cin, t, v = x.shape
         if self.reference:
             return self.forward_reference(x, adjacency)
-        if cin > 1 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last):
+        if channels_last_only(x):
             return self.forward_channels_last(x, adjacency)
         if cin >= out:
             return self.forward_reference(x, adjacency)
@@ -262,7 +272,7 @@ class MultiScaleTemporalConv(nn.Module):
             return self.forward_reference(x)
         ends = self._trailing_norms()
         if ends is not None:
-            return self.fuse(batch_norm_group(torch.cat(self._branch_outputs(x, ends), dim=1), ends))
+            return self.fuse(batch_norm_group(torch.cat(self._branch_outputs(x, before_norms=True), dim=1), ends))
         return self.fuse(torch.cat(self._branch_outputs(x), dim=1))
 
     def _trailing_norms(self) -> list[nn.Module] | None:
@@ -276,12 +286,12 @@ class MultiScaleTemporalConv(nn.Module):
             ends.append(norm)
         return ends
 
-    def _branch_outputs(self, x: torch.Tensor, deferred: list[nn.Module] | None = None) -> list[torch.Tensor]:
-        """Each branch's output; with ``deferred`` (the trailing norms), the outputs before those norms."""
+    def _branch_outputs(self, x: torch.Tensor, before_norms: bool = False) -> list[torch.Tensor]:
+        """Each branch's output; with ``before_norms``, the outputs before the branches' trailing norms."""
         seq = [i for i, kind in enumerate(self.kinds) if kind == "seq"]
         heads = [self.branches[i][0] for i in seq]
         norms = [self.branches[i][1] for i in seq]
-        merged = [] if deferred is not None else [
+        merged = [] if before_norms else [
             i for i, kind in enumerate(self.kinds) if kind == "1x1"
             and self.branches[i].conv.stride == (1, 1) and is_norm(self.branches[i].bn) == is_norm(norms[0])]
         convs = heads + [self.branches[i].conv for i in merged]
@@ -295,7 +305,7 @@ class MultiScaleTemporalConv(nn.Module):
         for j, i in enumerate(seq):
             out = chunks[j].relu_() if inplace else F.relu(chunks[j])
             tail = list(self.branches[i])[3:]
-            if deferred is not None:  # stop before the trailing norm
+            if before_norms:  # stop before the trailing norm
                 tail = tail[:-1] + ([tail[-1].conv] if isinstance(tail[-1], TemporalConv) else [])
             for layer in tail:
                 out = layer(out)
@@ -305,7 +315,7 @@ class MultiScaleTemporalConv(nn.Module):
         for i, out in enumerate(outputs):
             if out is None:
                 branch = self.branches[i]
-                outputs[i] = branch.conv(x) if deferred is not None else branch(x)
+                outputs[i] = branch.conv(x) if before_norms else branch(x)
         return outputs
 
     def forward_reference(self, x: torch.Tensor) -> torch.Tensor:

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from fusion.errors import RecipeError
-from fusion.fastpath import add_relu_, fold_scale_into_rows, is_norm
+from fusion.fastpath import add_relu_, channels_last_only, fold_scale_into_rows, is_norm
 
 from .blocks import DataNorm, GCNBlock, GraphStack, MultiScaleTemporalConv, check_block_lists, residual, select_config
 from .layouts import get_layout
@@ -109,7 +109,7 @@ class CTRGCUnit(nn.Module):
         bias4 = torch.stack([c.conv4.bias for c in convs]) * self.alpha  # K, C
         weight4 = torch.cat([weight4, bias4[..., None], torch.ones_like(bias4)[..., None]], 2)  # K, C, R + 2
         topology = torch.matmul(weight4[:, None], relation)  # K, N, C, U·V
-        channels_last = cin > 1 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last)
+        channels_last = channels_last_only(x)
         y = None
         for conv, subset in zip(convs, topology.unbind(0)):
             if channels_last:  # conv3 as a batched matmul reading x's (T·V, C_in) memory transposed: (N, C, T·V) out

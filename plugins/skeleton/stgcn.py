@@ -64,7 +64,6 @@ class STGCNBlock(nn.Module):
         :class:`fusion.fastpath.ChannelShift` (the 9×1 conv's own BN folds in :class:`TemporalConv`)."""
         if is_norm(self.tcn[0]):
             self.tcn[0] = fold_scale_into_rows(self.gcn.conv, self.tcn[0], self.gcn.num_subsets)
-            self.tcn[1] = nn.ReLU(inplace=True)  # its input is the shift's fresh output
 
 
 class STGCN(GraphStack):

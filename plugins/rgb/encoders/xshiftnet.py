@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from fusion.errors import RecipeError
-from fusion.fastpath import fold_into_conv, is_norm
+from fusion.fastpath import eager_cpu, fold_into_conv, is_norm
 from fusion.types import EncoderSpec
 from fusion_plugins.rgb.encoders._common import VIDEO_PROVIDES, VolumeEncoder, load_local_checkpoint
 from fusion_plugins.rgb.encoders.tsm import temporal_shift
@@ -95,9 +95,8 @@ def conv_1xkxk(conv: nn.Conv3d, x: torch.Tensor) -> torch.Tensor:
         bias = None if conv.bias is None else conv.bias.repeat_interleave(t)
         y = F.conv2d(x.reshape(b, c * t, h, w), weight, bias, (sh, sw), conv.padding[1:], 1, c * t)
         return y.view(b, c, t, *y.shape[2:])
-    if x.device.type == "cpu" and x.dtype == torch.float32 and torch.backends.mkldnn.is_available() \
-            and not torch.is_grad_enabled() and type(x) is torch.Tensor and not torch.jit.is_tracing() \
-            and not torch.compiler.is_compiling():
+    if x.dtype == torch.float32 and torch.backends.mkldnn.is_available() and not torch.is_grad_enabled() \
+            and eager_cpu(x):
         # inference, the dense 1x3x3 stem: conv3d takes its slow im2col path, oneDNN's 3D conv was 2x faster
         # (training keeps conv3d: oneDNN's weight gradient summed in another order drifted past 1e-5)
         return torch.ops.aten.mkldnn_convolution(x, conv.weight, conv.bias, conv.padding, conv.stride,
